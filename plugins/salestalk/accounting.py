@@ -1,0 +1,87 @@
+"""Per-batch row accounting: extracted = passed + quarantined + duplicates dropped, or the batch is flagged."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc, parse_utc
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from salestalk.config.models import SourceConfig
+    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+
+COLUMNS = (
+    "extracted",
+    "landed",
+    "staged",
+    "passed",
+    "quarantined",
+    "duplicates_dropped",
+    "published",
+    "stale_skipped",
+)
+
+
+def summarise(tenant: str, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    load = steps.get("load", {})
+    validation = steps.get("validate", {})
+    quarantine = steps.get("quarantine", {})
+    publish = steps.get("publish", {})
+    summary: dict[str, Any] = {
+        "tenant": tenant,
+        "extracted": load.get("landed"),
+        "landed": load.get("landed"),
+        "staged": load.get("staged"),
+        "passed": validation.get("passed"),
+        "quarantined": quarantine.get("quarantined"),
+        "duplicates_dropped": validation.get("duplicates_dropped"),
+        "published": publish.get("published"),
+        "stale_skipped": publish.get("stale_skipped"),
+    }
+    missing = [s for s in ("load", "validate", "quarantine", "publish") if s not in steps]
+    if missing:
+        summary["problem"] = f"{tenant}: step(s) {', '.join(missing)} did not complete"
+    elif publish.get("held_back"):
+        summary["problem"] = f"{tenant}: publish held back: {publish['held_back']}"
+    elif summary["extracted"] != summary["passed"] + summary["quarantined"] + summary["duplicates_dropped"]:
+        summary["problem"] = (
+            f"{tenant}: rows do not balance: extracted {summary['extracted']} != passed {summary['passed']} "
+            f"+ quarantined {summary['quarantined']} + duplicates {summary['duplicates_dropped']}"
+        )
+    return summary
+
+
+def batch_summaries(
+    warehouse: DuckDBWarehouse, source: SourceConfig, interval_start: dt.datetime | str
+) -> list[dict[str, Any]]:
+    stamp = format_utc(parse_utc(interval_start))
+    with warehouse.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+            "AND table_name = 'batch_results'"
+        ).fetchone()[0]
+        rows = (
+            con.execute(
+                "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "
+                "AND interval_start = ?::TIMESTAMPTZ",
+                [source.name, stamp],
+            ).fetchall()
+            if exists
+            else []
+        )
+    import json
+
+    by_tenant: dict[str, dict[str, dict]] = {t: {} for t in source.tenants}
+    for tenant, step, result in rows:
+        by_tenant.setdefault(tenant, {})[step] = json.loads(result)
+    return [summarise(tenant, steps) for tenant, steps in sorted(by_tenant.items())]
+
+
+def format_table(summaries: list[dict[str, Any]], leading: tuple[str, ...] = ("tenant",)) -> str:
+    headers = [*leading, *COLUMNS]
+    rows = [[("-" if s.get(h) is None else str(s.get(h))) for h in headers] for s in summaries]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.rjust(w) if i >= len(leading) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([line(headers), *(line(r) for r in rows)])

@@ -1,0 +1,272 @@
+"""Load source configs from YAML. Every problem names the file, the field path and the reason."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from salestalk import REPO_ROOT
+from salestalk.config.models import SourceConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+SOURCES_DIR = REPO_ROOT / "include" / "sources"
+SOURCES_DIR_ENV = "SALESTALK_SOURCES_DIR"
+SUITES_DIR = REPO_ROOT / "great_expectations" / "expectations"
+DEFAULTS_FILE_NAME = "_defaults.yaml"
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}" if self.field else f"{self.file}: {self.reason}"
+
+
+class ConfigErrors(Exception):
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class LoadResult:
+    configs: dict[str, SourceConfig] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
+
+
+class _UniqueKeyLoader(yaml.CSafeLoader):
+    """CSafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 - a CSafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigErrors([ConfigError(display_path(path), where, f"invalid YAML: {problem}")]) from None
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(display_path(path), "", f"cannot read: {exc.strerror}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError(display_path(path), "", "must be a YAML mapping of keys to values")])
+    return data
+
+
+def _merge(defaults: dict, overrides: dict) -> dict:
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) or () for m in _models(arg)]
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    return {f.alias or name: f for name, f in model.model_fields.items()}
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model that owns the field at ``loc``, following discriminated unions by their tag."""
+    candidates: list[type[BaseModel]] = [SourceConfig]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [m for m in candidates if getattr(m.model_fields.get("kind"), "annotation", None) is not None
+                  and part in getattr(m.model_fields["kind"].annotation, "__args__", ())]
+        if tagged:
+            candidates = tagged
+            continue
+        owner = next((m for m in candidates if part in _fields(m)), None)
+        if owner is None:
+            return None
+        candidates = _models(_fields(owner)[part].annotation)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _reason(error: dict) -> str:
+    kind = error["type"]
+    got = error.get("input")
+    ctx = error.get("ctx") or {}
+    loc = tuple(error["loc"])
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        known = sorted(_fields(owner)) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed keys: {known}")
+    comparisons = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in comparisons:
+        bound = next(iter(ctx.values()))
+        return f"must be {comparisons[kind]} {bound} (got {got!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {got!r})"
+    if kind == "union_tag_invalid":
+        return f"must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if kind == "union_tag_not_found":
+        return f"missing discriminator {ctx.get('discriminator')}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')} (got {got!r})"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{error['msg'].lower()} (got {type(got).__name__} {got!r})"
+    return f"{error['msg']} (got {got!r})"
+
+
+def _field_path(loc: Iterable) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif part in {"rest_api", "s3_files"} and parts and parts[-1] == "extract":
+            continue
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)
+
+
+def load_defaults(folder: Path) -> dict:
+    path = folder / DEFAULTS_FILE_NAME
+    if not path.exists():
+        return {}
+    data = _read_yaml(path)
+    known = {f.alias or n for n, f in SourceConfig.model_fields.items()}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigErrors([
+            ConfigError(display_path(path), key, _reason({"type": "extra_forbidden", "loc": (key,)}))
+            for key in unknown
+        ])
+    return data
+
+
+def load_source(path: Path, defaults: dict | None = None) -> SourceConfig:
+    """Parse one source file merged over ``defaults``; raise ConfigErrors listing every problem."""
+    shown = display_path(path)
+    raw = _read_yaml(path)
+    try:
+        config = SourceConfig.model_validate(_merge(defaults or {}, raw))
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            where = _field_path(error["loc"])
+            if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                where += f".{error['ctx']['discriminator'].strip(chr(39))}"
+            reason = _reason(error)
+            if error["loc"] and error["loc"][0] not in raw and error["type"] != "missing":
+                reason += f" (inherited from {DEFAULTS_FILE_NAME})"
+            errors.append(ConfigError(shown, where or "", reason))
+        raise ConfigErrors(errors) from None
+    problems = []
+    if config.name != path.stem:
+        problems.append(ConfigError(shown, "name", f"must match the file name {path.stem!r} (got {config.name!r})"))
+    if not (SUITES_DIR / f"{config.expectation_suite}.json").is_file():
+        problems.append(
+            ConfigError(
+                shown,
+                "expectation_suite",
+                f"no suite file {display_path(SUITES_DIR / (config.expectation_suite + '.json'))}",
+            )
+        )
+    if config.runbook.startswith("docs/") and not (REPO_ROOT / config.runbook).is_file():
+        problems.append(ConfigError(shown, "runbook", f"file {config.runbook} does not exist"))
+    if problems:
+        raise ConfigErrors(problems)
+    return config
+
+
+def source_files(folder: Path) -> list[Path]:
+    files = [p for p in folder.rglob("*") if p.suffix in {".yaml", ".yml"} and not p.name.startswith("_")]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def sources_dir() -> Path:
+    """The folder of source configs: ``include/sources`` unless SALESTALK_SOURCES_DIR says otherwise."""
+    return Path(os.environ.get(SOURCES_DIR_ENV) or SOURCES_DIR)
+
+
+def load_sources(folder: Path | None = None, only: str | None = None) -> LoadResult:
+    """Load every source file under ``folder``. Good files load even when others are broken.
+
+    With ``only`` (a source name), load just ``<only>.yaml`` when it exists: the fast path for a task
+    process that needs a single DAG.
+    """
+    folder = folder or sources_dir()
+    result = LoadResult()
+    try:
+        defaults = load_defaults(folder)
+    except ConfigErrors as exc:
+        result.errors.extend(exc.errors)
+        return result
+    files = source_files(folder)
+    if only is not None:
+        direct = [p for p in files if p.stem == only]
+        files = direct or files
+    for path in files:
+        try:
+            config = load_source(path, defaults)
+        except ConfigErrors as exc:
+            result.errors.extend(exc.errors)
+            continue
+        if config.name in result.configs:
+            result.errors.append(
+                ConfigError(
+                    display_path(path),
+                    "name",
+                    f"duplicate source name {config.name!r}, already defined in "
+                    f"{display_path(result.files[config.name])}",
+                )
+            )
+            continue
+        result.configs[config.name] = config
+        result.files[config.name] = path
+    return result

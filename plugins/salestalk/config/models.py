@@ -1,0 +1,208 @@
+"""Pydantic models for one source config. Every model forbids unknown keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from salestalk.config.tags import TAG_VOCABULARY
+from salestalk.tenancy import validate_tenant_id
+
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{1,40}")
+CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+CRON_PRESETS = frozenset({"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"})
+COLUMN_TYPES = Literal["string", "integer", "float", "boolean", "date", "timestamp"]
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.fullmatch(value):
+        raise ValueError(f"must be a lowercase SQL identifier matching {IDENTIFIER.pattern} (got {value!r})")
+    return value
+
+
+def _conn_id(value: str) -> str:
+    if not CONN_ID.fullmatch(value):
+        raise ValueError(f"must be an Airflow connection id matching {CONN_ID.pattern} (got {value!r})")
+    return value
+
+
+def _tenant(value: str) -> str:
+    return validate_tenant_id(value)
+
+
+def _schedule(value: str) -> str:
+    from croniter import croniter
+
+    if value in CRON_PRESETS or croniter.is_valid(value):
+        return value
+    raise ValueError(f"must be a cron expression or one of {sorted(CRON_PRESETS)} (got {value!r})")
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+ConnId = Annotated[str, AfterValidator(_conn_id)]
+TenantId = Annotated[str, AfterValidator(_tenant)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class OnCall(Strict):
+    team: str = Field(min_length=1)
+    contact: str = Field(min_length=1, description="Slack channel or pager alias that on-call watches.")
+    url: str = Field(pattern=r"^https?://", description="Link to the on-call rota or channel.")
+
+
+class Pagination(Strict):
+    style: Literal["cursor", "page"]
+    page_size: int = Field(gt=0, le=1000)
+
+
+class RestApiExtract(Strict):
+    kind: Literal["rest_api"]
+    connection: ConnId
+    path: str = Field(pattern=r"^/.*\{tenant\}", description="URL path; {tenant} is filled from the run.")
+    pagination: Pagination
+    rate_limit_per_second: float = Field(gt=0, le=1000)
+    cursor_field: Identifier
+    overlap_minutes: int = Field(ge=0, le=7 * 24 * 60)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+
+
+class S3FilesExtract(Strict):
+    kind: Literal["s3_files"]
+    prefix_pattern: str = Field(
+        pattern=r"^[a-z0-9_/{}-]+/$",
+        description="Prefix under tenants/{tenant}/ with {ds} for the interval's date; ends with '/'.",
+    )
+    format: Literal["csv", "jsonl", "parquet"]
+
+    @field_validator("prefix_pattern")
+    @classmethod
+    def _only_known_placeholders(cls, value: str) -> str:
+        unknown = set(re.findall(r"\{([^}]*)\}", value)) - {"ds"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; only {{ds}} is allowed")
+        if "//" in value or value.startswith("/"):
+            raise ValueError(f"must be a relative prefix without empty segments (got {value!r})")
+        return value
+
+
+Extract = Annotated[RestApiExtract | S3FilesExtract, Field(discriminator="kind")]
+
+
+class Column(Strict):
+    name: Identifier
+    type: COLUMN_TYPES
+    enum: list[str] | None = None
+
+
+class TableSchema(Strict):
+    columns: list[Column] = Field(min_length=1)
+    primary_key: list[Identifier] = Field(min_length=1)
+    cursor_column: Identifier
+    business_date_column: Identifier
+    pii_columns: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _columns_are_declared(self) -> TableSchema:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column(s) {duplicates}")
+        types = {c.name: c.type for c in self.columns}
+        referenced = {
+            "primary_key": self.primary_key,
+            "cursor_column": [self.cursor_column],
+            "business_date_column": [self.business_date_column],
+            "pii_columns": self.pii_columns,
+        }
+        for field, columns in referenced.items():
+            missing = [c for c in columns if c not in types]
+            if missing:
+                raise ValueError(f"{field} names undeclared column(s) {missing}")
+        if types[self.cursor_column] != "timestamp":
+            raise ValueError(f"cursor_column {self.cursor_column!r} must be a timestamp column")
+        if types[self.business_date_column] not in {"date", "timestamp"}:
+            raise ValueError(f"business_date_column {self.business_date_column!r} must be a date column")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class QuarantinePolicy(Strict):
+    max_error_rate: float = Field(default=0.001, ge=0, le=1)
+    on_table_failure: Literal["hold", "publish_passing"] = "hold"
+
+
+class SourceConfig(Strict):
+    name: str = Field(pattern=SOURCE_NAME.pattern)
+    description: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    oncall: OnCall
+    tags: list[str] = Field(default_factory=list)
+    schedule: Annotated[str, AfterValidator(_schedule)]
+    start_date: dt.date
+    catchup: bool = False
+    max_active_runs: int = Field(default=1, ge=1, le=16)
+    retries: int = Field(default=3, ge=2, le=10)
+    retry_delay_seconds: int = Field(default=30, gt=0)
+    max_retry_delay_seconds: int = Field(default=600, gt=0)
+    execution_timeout_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    tenants: list[TenantId] = Field(min_length=1)
+    extract: Extract
+    table_schema: TableSchema = Field(alias="schema")
+    expectation_suite: Identifier
+    quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
+    freshness_target_minutes: int = Field(default=15, gt=0)
+    runbook: str = Field(pattern=r"^(docs/runbooks/[A-Za-z0-9_./-]+\.md|https?://\S+)$")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _parse_date(cls, value: object) -> object:
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_in_vocabulary(cls, tags: list[str]) -> list[str]:
+        unknown = sorted(set(tags) - TAG_VOCABULARY)
+        if unknown:
+            raise ValueError(f"unknown tag(s) {unknown}; allowed: {sorted(TAG_VOCABULARY)}")
+        return sorted(set(tags))
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants_unique(cls, tenants: list[str]) -> list[str]:
+        duplicates = sorted({t for t in tenants if tenants.count(t) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate tenant(s) {duplicates}")
+        return tenants
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> SourceConfig:
+        if self.max_retry_delay_seconds < self.retry_delay_seconds:
+            raise ValueError("max_retry_delay_seconds must be >= retry_delay_seconds")
+        if isinstance(self.extract, RestApiExtract) and self.extract.cursor_field not in (
+            self.table_schema.column_names
+        ):
+            raise ValueError(f"extract.cursor_field {self.extract.cursor_field!r} is not a schema column")
+        return self
+
+    @property
+    def dag_id(self) -> str:
+        return f"source_{self.name}"
+
+    @property
+    def all_tags(self) -> list[str]:
+        return sorted({"source", self.extract.kind, *self.tags})

@@ -1,0 +1,120 @@
+"""Build one Airflow DAG per source config. Cheap: no GX, pandas, boto3 or warehouse imports here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TYPE_CHECKING
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, get_parsing_context, task, task_group
+
+from salestalk.config.loader import load_sources
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from salestalk.config.models import SourceConfig
+
+STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
+DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"
+
+
+def runbook_url(source: SourceConfig) -> str:
+    if source.runbook.startswith("http"):
+        return source.runbook
+    return os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + source.runbook
+
+
+def doc_md(source: SourceConfig) -> str:
+    extract = source.extract
+    where = (
+        f"REST API `{extract.connection}` `{extract.path}` ({extract.pagination.style} pages of "
+        f"{extract.pagination.page_size}, {extract.rate_limit_per_second:g} req/s, "
+        f"overlap {extract.overlap_minutes} min)"
+        if extract.kind == "rest_api"
+        else f"files `tenants/{{tenant}}/{extract.prefix_pattern}` ({extract.format})"
+    )
+    return "\n".join([
+        f"# {source.name}",
+        source.description,
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Owner | {source.owner} |",
+        f"| On-call | {source.oncall.team}: {source.oncall.contact} ([rota]({source.oncall.url})) |",
+        f"| Tenants | {', '.join(source.tenants)} |",
+        f"| Schedule | `{source.schedule}` (UTC data intervals), catchup {'on' if source.catchup else 'off'} |",
+        f"| Extract | {where} |",
+        f"| Primary key | {', '.join(source.table_schema.primary_key)} |",
+        f"| Freshness target | {source.freshness_target_minutes} min |",
+        f"| Quality gate | hold publish above {source.quarantine.max_error_rate:.2%} failing rows; "
+        f"table-level failure: {source.quarantine.on_table_failure} |",
+        f"| Suite | `great_expectations/expectations/{source.expectation_suite}.json` |",
+        f"| Runbook | [{source.runbook}]({runbook_url(source)}) |",
+        "",
+        "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
+    ])
+
+
+def build_dag(source: SourceConfig, fileloc: str) -> DAG:
+    from salestalk import tasks
+
+    default_args = {
+        "owner": source.owner,
+        "retries": source.retries,
+        "retry_delay": dt.timedelta(seconds=source.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(seconds=source.max_retry_delay_seconds),
+        "execution_timeout": dt.timedelta(minutes=source.execution_timeout_minutes),
+    }
+    with DAG(
+        dag_id=source.dag_id,
+        description=source.description,
+        schedule=CronDataIntervalTimetable(source.schedule, timezone="UTC"),
+        start_date=dt.datetime.combine(source.start_date, dt.time(), tzinfo=dt.UTC),
+        catchup=source.catchup,
+        max_active_runs=source.max_active_runs,
+        default_args=default_args,
+        tags=source.all_tags,
+        owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
+        doc_md=doc_md(source),
+        render_template_as_native_obj=False,
+    ) as dag:
+
+        @task_group(group_id="tenant")
+        def per_tenant(tenant: str) -> None:
+            results = None
+            for step in STEPS:
+                step_task = task(
+                    tasks.run_step,
+                    task_id=step,
+                    map_index_template="{{ tenant_label }}",
+                )
+                results = step_task(step=step, source_name=source.name, tenant=tenant, upstream=results)
+
+        report = task(tasks.report, task_id="report", trigger_rule=TriggerRule.ALL_DONE)
+        per_tenant.expand(tenant=list(source.tenants)) >> report(source_name=source.name)
+    dag.fileloc = fileloc
+    return dag
+
+
+def build_source_dags(fileloc: str, folder: Path | None = None) -> list[DAG]:
+    """Every valid source's DAG; in a task process, only the DAG that task belongs to."""
+    wanted = get_parsing_context().dag_id
+    only = wanted.removeprefix("source_") if wanted and wanted.startswith("source_") else None
+    result = load_sources(folder, only=only)
+    configs = [c for c in result.configs.values() if wanted is None or c.dag_id == wanted]
+    return [build_dag(c, fileloc) for c in configs]
+
+
+class SourceConfigError(Exception):
+    """One or more source config files are invalid; the message lists every problem."""
+
+
+def raise_config_errors(folder: Path | None = None) -> None:
+    errors = load_sources(folder).errors
+    if errors:
+        raise SourceConfigError(
+            f"{len(errors)} problem(s) in source configs; the other sources' DAGs are unaffected:\n"
+            + "\n".join(str(e) for e in errors)
+        )

@@ -1,0 +1,1 @@
+"""Extractors: each yields pages of source records for one tenant and window."""

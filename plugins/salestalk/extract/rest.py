@@ -1,0 +1,218 @@
+"""Page through a source REST API within its rate limit, retrying transient failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Iterator
+
+    import requests
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 20.0
+
+
+class ExtractError(RuntimeError):
+    """The source API kept failing, or answered with something we cannot page through."""
+
+
+class RepeatedPage(Exception):
+    """The API served the same page again instead of the next one."""
+
+
+@dataclass(frozen=True)
+class RestSpec:
+    base_url: str
+    path: str
+    style: str
+    page_size: int
+    rate_limit_per_second: float
+    timeout_seconds: float
+    max_attempts: int
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    repeated_pages: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Spaces requests at most ``per_second`` apart, and waits out a server's Retry-After."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / per_second
+        self.clock = clock
+        self.sleep = sleep
+        self.next_allowed = clock()
+
+    def wait(self) -> None:
+        delay = self.next_allowed - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+        self.next_allowed = max(self.next_allowed, self.clock()) + self.interval
+
+    def hold_for(self, seconds: float) -> None:
+        self.next_allowed = max(self.next_allowed, self.clock() + seconds)
+
+
+def full_jitter(attempt: int, rng: random.Random) -> float:
+    return rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def _retry_after_seconds(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "1")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
+
+
+class RestExtractor:
+    """Yields pages of records for one tenant and window, oldest first."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        spec: RestSpec,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session = session
+        self.spec = spec
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.limiter = RateLimiter(spec.rate_limit_per_second, sleep=sleep)
+        self.stats = RequestStats()
+
+    def pages(self, tenant: str, since: dt.datetime, before: dt.datetime) -> Iterator[list[dict[str, Any]]]:
+        url = self.spec.base_url.rstrip("/") + self.spec.path.format(tenant=tenant)
+        base = {
+            "updated_since": format_utc(since),
+            "updated_before": format_utc(before),
+            "page_size": str(self.spec.page_size),
+            "style": self.spec.style,
+        }
+        if self.spec.style == "cursor":
+            yield from self._cursor_pages(url, base)
+        else:
+            yield from self._numbered_pages(url, base)
+
+    def _cursor_pages(self, url: str, base: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        previous_fingerprint: str | None = None
+        while True:
+            params = dict(base, **({"cursor": cursor} if cursor else {}))
+
+            def check(body: dict, sent: str | None = cursor) -> None:
+                nxt = body.get("next_cursor")
+                if nxt is not None and (nxt == sent or nxt in seen_cursors):
+                    raise RepeatedPage(f"next_cursor {nxt!r} was already served")
+                if body["data"] and _fingerprint(body["data"]) == previous_fingerprint:
+                    raise RepeatedPage("page content equals the previous page")
+
+            body = self._get_json(url, params, check)
+            if cursor:
+                seen_cursors.add(cursor)
+            previous_fingerprint = _fingerprint(body["data"]) if body["data"] else None
+            if body["data"]:
+                yield body["data"]
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return
+
+    def _numbered_pages(self, url: str, base: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+        page = 1
+        previous_fingerprint: str | None = None
+        while True:
+
+            def check(body: dict, expected: int = page) -> None:
+                if body.get("page") not in (None, expected):
+                    raise RepeatedPage(f"asked for page {expected}, got page {body.get('page')}")
+                if body["data"] and _fingerprint(body["data"]) == previous_fingerprint:
+                    raise RepeatedPage(f"page {expected} repeats page {expected - 1}")
+
+            body = self._get_json(url, dict(base, page=str(page)), check)
+            previous_fingerprint = _fingerprint(body["data"]) if body["data"] else None
+            if body["data"]:
+                yield body["data"]
+            if not body.get("has_more"):
+                return
+            page += 1
+
+    def _get_json(self, url: str, params: dict[str, str], check: Callable[[dict], None]) -> dict:
+        import requests
+
+        last_problem = "no attempt made"
+        for attempt in range(self.spec.max_attempts):
+            if attempt:
+                self.stats.retries += 1
+                self.sleep(full_jitter(attempt, self.rng))
+            self.limiter.wait()
+            self.stats.requests += 1
+            try:
+                response = self.session.get(url, params=params, timeout=self.spec.timeout_seconds)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+                log.warning("attempt %d/%d: %s", attempt + 1, self.spec.max_attempts, last_problem)
+                continue
+            status = response.status_code
+            self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
+            if status == 429:
+                self.stats.throttled += 1
+                wait = _retry_after_seconds(response)
+                self.limiter.hold_for(wait)
+                last_problem = f"429 Too Many Requests (Retry-After {wait:g}s)"
+                log.warning("attempt %d/%d: %s", attempt + 1, self.spec.max_attempts, last_problem)
+                continue
+            if status in RETRYABLE_STATUS:
+                last_problem = f"HTTP {status}"
+                log.warning("attempt %d/%d: %s from %s", attempt + 1, self.spec.max_attempts, status, url)
+                continue
+            if status >= 400:
+                raise ExtractError(f"GET {url} failed with HTTP {status}: {response.text[:300]}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                last_problem = f"invalid JSON: {exc}"
+                continue
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise ExtractError(f"GET {url} returned an unexpected body: {str(body)[:300]}")
+            try:
+                check(body)
+            except RepeatedPage as exc:
+                self.stats.repeated_pages += 1
+                last_problem = f"repeated page: {exc}"
+                log.warning("attempt %d/%d: %s", attempt + 1, self.spec.max_attempts, last_problem)
+                continue
+            return body
+        raise ExtractError(
+            f"GET {url} params={params} failed after {self.spec.max_attempts} attempts; last: {last_problem}"
+        )
+
+
+def _fingerprint(records: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()

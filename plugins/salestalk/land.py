@@ -1,0 +1,167 @@
+"""Land raw records to S3 as Parquet parts, streamed in chunks, with a manifest written last.
+
+Raw Parquet keeps every configured column as text exactly as received, so no source value can
+fail landing. Unknown fields go to ``_extra_json`` and absent ones to ``_absent`` for drift checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc
+from salestalk.storage.keys import interval_segments
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from salestalk.batch import Batch
+    from salestalk.storage.tenant_s3 import TenantS3
+
+DEFAULT_CHUNK_ROWS = 50_000
+MANIFEST_NAME = "_manifest.json"
+RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent")
+
+
+@dataclass
+class Manifest:
+    source: str
+    tenant: str
+    interval_start: str
+    interval_end: str
+    window_since: str
+    window_before: str
+    rows: int = 0
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    observed_columns: dict[str, int] = field(default_factory=dict)
+    landed_at: str = ""
+    max_cursor: str | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Manifest:
+        return cls(**json.loads(body))
+
+
+def as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def raw_table(records: list[dict[str, Any]], columns: list[str], first_record_num: int):
+    import pyarrow as pa
+
+    known = set(columns)
+    data: dict[str, list] = {c: [] for c in columns}
+    extras: list[str | None] = []
+    absent: list[str | None] = []
+    for record in records:
+        for column in columns:
+            data[column].append(as_text(record.get(column)))
+        unknown = {k: v for k, v in record.items() if k not in known}
+        extras.append(json.dumps(unknown, sort_keys=True, default=str) if unknown else None)
+        missing = [c for c in columns if c not in record]
+        absent.append(",".join(missing) if missing else None)
+    arrays = {
+        "_record_num": pa.array(range(first_record_num, first_record_num + len(records)), pa.int64()),
+        **{c: pa.array(v, pa.string()) for c, v in data.items()},
+        "_extra_json": pa.array(extras, pa.string()),
+        "_absent": pa.array(absent, pa.string()),
+    }
+    return pa.table(arrays)
+
+
+def raw_prefix_segments(batch: Batch) -> tuple[str, ...]:
+    return interval_segments("raw", batch.source, batch.interval_label)
+
+
+def manifest_key(s3: TenantS3, batch: Batch) -> str:
+    return s3.key(*raw_prefix_segments(batch), MANIFEST_NAME)
+
+
+def land_records(
+    pages: Iterable[list[dict[str, Any]]],
+    s3: TenantS3,
+    batch: Batch,
+    columns: list[str],
+    cursor_column: str,
+    window: tuple[dt.datetime, dt.datetime],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    now: dt.datetime | None = None,
+) -> Manifest:
+    """Write pages as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one chunk."""
+    import pyarrow.parquet as pq
+
+    manifest = Manifest(
+        source=batch.source,
+        tenant=batch.tenant,
+        interval_start=format_utc(batch.interval_start),
+        interval_end=format_utc(batch.interval_end),
+        window_since=format_utc(window[0]),
+        window_before=format_utc(window[1]),
+    )
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        table = raw_table(pending, columns, manifest.rows)
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        key = s3.key(*raw_prefix_segments(batch), f"part-{len(manifest.parts):05d}.parquet")
+        checksum = s3.put_bytes(key, sink.getvalue())
+        manifest.parts.append({"key": key, "rows": len(pending), "sha256": checksum})
+        manifest.rows += len(pending)
+        pending.clear()
+
+    for page in pages:
+        for record in page:
+            for name in record:
+                manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + 1
+            cursor_value = record.get(cursor_column)
+            if isinstance(cursor_value, str) and (manifest.max_cursor is None or cursor_value > manifest.max_cursor):
+                manifest.max_cursor = cursor_value
+            pending.append(record)
+            if len(pending) >= chunk_rows:
+                flush()
+    flush()
+
+    manifest.landed_at = format_utc(now or dt.datetime.now(dt.UTC))
+    s3.put_bytes(manifest_key(s3, batch), manifest.to_json(), "application/json")
+    current = {p["key"] for p in manifest.parts} | {manifest_key(s3, batch)}
+    s3.delete([k for k in s3.list_keys(*raw_prefix_segments(batch)) if k not in current])
+    return manifest
+
+
+def read_manifest(s3: TenantS3, batch: Batch) -> Manifest | None:
+    body = s3.get_bytes_or_none(manifest_key(s3, batch))
+    return Manifest.from_json(body) if body is not None else None
+
+
+def iter_raw_parts(s3: TenantS3, manifest: Manifest):
+    """Yield each landed part as a pyarrow Table, checking its checksum."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    for part in manifest.parts:
+        body = s3.get_bytes(part["key"])
+        if hashlib.sha256(body).hexdigest() != part["sha256"]:
+            raise ValueError(f"checksum mismatch for {part['key']}: the raw part changed after landing")
+        yield pq.read_table(io.BytesIO(body))

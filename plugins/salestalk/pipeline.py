@@ -1,0 +1,340 @@
+"""The five steps of a source batch, free of Airflow: extract, load to staging, validate, quarantine, publish.
+
+Each step takes the source config, the batch (source, tenant, interval, run id) and the I/O handles,
+does its work idempotently for that batch, and returns a small dict of counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc, parse_utc
+from salestalk.config.models import RestApiExtract, S3FilesExtract
+from salestalk.land import iter_raw_parts, land_records, read_manifest
+from salestalk.storage.keys import interval_segments
+from salestalk.storage.tenant_s3 import TenantS3
+from salestalk.warehouse.sqlparts import q, table
+
+if TYPE_CHECKING:
+    import requests
+
+    from salestalk.batch import Batch
+    from salestalk.config.models import SourceConfig
+    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+
+log = logging.getLogger(__name__)
+
+
+class PublishHeldBack(RuntimeError):
+    """The batch failed its quality gate; its rows stay in staging and quarantine for redrive."""
+
+
+class MissingUpstream(RuntimeError):
+    """A step ran before the step it depends on produced its output for this batch."""
+
+
+@dataclass
+class Services:
+    s3_client: Any
+    bucket: str
+    warehouse: DuckDBWarehouse
+    http_session: requests.Session | None = None
+    api_base_url: str | None = None
+
+    def tenant_s3(self, tenant: str) -> TenantS3:
+        return TenantS3(self.s3_client, self.bucket, tenant)
+
+
+def _cursor_key(s3: TenantS3, source: str) -> str:
+    return s3.key("state", source, "cursor.json")
+
+
+def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:
+    body = s3.get_bytes_or_none(_cursor_key(s3, source))
+    return parse_utc(json.loads(body)["cursor"]) if body else None
+
+
+def extract_window(
+    batch: Batch, overlap: dt.timedelta, cursor: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """From the older of the interval start and the stored cursor, minus the overlap, to the interval end."""
+    start = batch.interval_start if cursor is None else min(cursor, batch.interval_start)
+    return start - overlap, batch.interval_end
+
+
+def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    s3 = services.tenant_s3(batch.tenant)
+    columns = source.table_schema.column_names
+    extract = source.extract
+    previous = read_manifest(s3, batch)
+    stats: dict[str, Any] = {}
+    if isinstance(extract, RestApiExtract):
+        from salestalk.extract.rest import RestExtractor, RestSpec
+
+        if previous is not None:
+            window = (parse_utc(previous.window_since), parse_utc(previous.window_before))
+        else:
+            overlap = dt.timedelta(minutes=extract.overlap_minutes)
+            window = extract_window(batch, overlap, read_cursor(s3, batch.source))
+        spec = RestSpec(
+            base_url=services.api_base_url or "",
+            path=extract.path,
+            style=extract.pagination.style,
+            page_size=extract.pagination.page_size,
+            rate_limit_per_second=extract.rate_limit_per_second,
+            timeout_seconds=extract.timeout_seconds,
+            max_attempts=extract.max_attempts,
+        )
+        extractor = RestExtractor(services.http_session, spec)
+        pages = extractor.pages(batch.tenant, *window)
+        manifest = land_records(pages, s3, batch, columns, source.table_schema.cursor_column, window)
+        stats = {
+            "requests": extractor.stats.requests,
+            "retries": extractor.stats.retries,
+            "throttled": extractor.stats.throttled,
+            "repeated_pages": extractor.stats.repeated_pages,
+        }
+    elif isinstance(extract, S3FilesExtract):
+        from salestalk.extract.s3_files import file_pages
+
+        window = (batch.interval_start, batch.interval_end)
+        pages = file_pages(s3, extract.prefix_pattern, batch.ds, extract.format)
+        manifest = land_records(pages, s3, batch, columns, source.table_schema.cursor_column, window)
+    else:  # pragma: no cover - the config model admits no other kind
+        raise TypeError(f"unsupported extract kind {extract!r}")
+    cursor = read_cursor(s3, batch.source)
+    if cursor is None or window[1] > cursor:
+        body = json.dumps({"cursor": format_utc(window[1]), "manifest_rows": manifest.rows}).encode()
+        s3.put_bytes(_cursor_key(s3, batch.source), body, "application/json")
+    counts = {
+        "extracted": manifest.rows,
+        "landed": sum(p["rows"] for p in manifest.parts),
+        "parts": len(manifest.parts),
+        "window_since": manifest.window_since,
+        "window_before": manifest.window_before,
+        **stats,
+    }
+    log.info("extract %s: %s", batch.describe(), counts)
+    return counts
+
+
+def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    s3 = services.tenant_s3(batch.tenant)
+    manifest = read_manifest(s3, batch)
+    if manifest is None:
+        raise MissingUpstream(f"no landed manifest for {batch.describe()}; run extract first")
+    staged = services.warehouse.replace_staging(source, batch, iter_raw_parts(s3, manifest), manifest.landed_at)
+    if staged != manifest.rows:
+        raise RuntimeError(f"staged {staged} rows but the manifest lists {manifest.rows} for {batch.describe()}")
+    counts = {"staged": staged}
+    with services.warehouse.connect() as con:
+        services.warehouse.record_result(
+            con, batch, "load", {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows}
+        )
+    log.info("load_to_staging %s: %s", batch.describe(), counts)
+    return counts
+
+
+def _batch_view_sql(source: SourceConfig, batch: Batch) -> str:
+    # Both literals are validated: the tenant id by its pattern, the timestamp by format_utc.
+    return (
+        f"SELECT * FROM {table('staging', source.name)} WHERE _tenant_id = '{batch.tenant}' "
+        f"AND _interval_start = '{format_utc(batch.interval_start)}'::TIMESTAMPTZ"
+    )
+
+
+def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    from salestalk.quality import sql as quality_sql
+    from salestalk.quality.suite import load_suite, suite_path
+
+    suite = load_suite(suite_path(source.expectation_suite))
+    schema = source.table_schema
+    pk_null = " OR ".join(f"{q(c)} IS NULL" for c in schema.primary_key)
+    verdicts = table("audit", source.name + "_verdicts")
+    wh = services.warehouse
+    with wh.connect() as con:
+        wh.ensure_tables(con, source)
+        load = wh.read_result(con, batch, "load")
+        if load is None:
+            raise MissingUpstream(f"no staged rows recorded for {batch.describe()}; run load_to_staging first")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
+        rule_sql, rule_params = quality_sql.row_failure_query("batch_rows", suite, row_id_column="_record_num")
+        builtin = (
+            f"list_filter([CASE WHEN {pk_null} THEN 'primary_key_null' END, "
+            f"CASE WHEN {q(schema.cursor_column)} IS NULL THEN 'cursor_null' END], x -> x IS NOT NULL)"
+        )
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {verdicts} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
+                    [batch.tenant, format_utc(batch.interval_start)])
+        con.execute(
+            f"INSERT INTO {verdicts} SELECT _tenant_id, _interval_start, _record_num, reasons FROM ("
+            f"SELECT b._tenant_id, b._interval_start, b._record_num, "
+            f"list_concat({builtin}, b._cast_failures, coalesce(r.reasons, []::VARCHAR[])) AS reasons "
+            f"FROM batch_rows b LEFT JOIN ({rule_sql}) r ON r._record_num = b._record_num"
+            ") WHERE len(reasons) > 0",
+            rule_params,
+        )
+        con.execute("COMMIT")
+        rows, failing = con.execute(
+            f"SELECT count(*), count(v._record_num) FROM batch_rows b LEFT JOIN {verdicts} v "
+            "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
+            "AND v._record_num = b._record_num"
+        ).fetchone()
+        pk = ", ".join(q(c) for c in schema.primary_key)
+        unique_passing = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {pk} FROM batch_rows b WHERE NOT EXISTS ("
+            f"SELECT 1 FROM {verdicts} v WHERE v._tenant_id = b._tenant_id "
+            "AND v._interval_start = b._interval_start AND v._record_num = b._record_num))"
+        ).fetchone()[0]
+        reason_counts = dict(
+            con.execute(
+                f"SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM {verdicts} "
+                "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ) GROUP BY reason ORDER BY reason",
+                [batch.tenant, format_utc(batch.interval_start)],
+            ).fetchall()
+        )
+        observed = load["observed_columns"]
+        present = [c for c in schema.column_names if observed.get(c, 0) > 0]
+        extra = sorted(c for c in observed if c not in schema.column_names and _safe_name(c))
+        drift_columns = [q(c) for c in present] + [f"NULL::VARCHAR AS {q(c)}" for c in extra]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_observed AS SELECT {', '.join(drift_columns)} FROM batch_rows")
+        checks = quality_sql.table_checks(con, "batch_observed", suite)
+        table_failures = [_describe_check(c) for c in checks if not c.success]
+        passing = rows - failing
+        result = {
+            "rows": rows,
+            "failing": failing,
+            "passing": passing,
+            "passed": unique_passing,
+            "duplicates_dropped": passing - unique_passing,
+            "error_rate": failing / rows if rows else 0.0,
+            "reasons": reason_counts,
+            "table_failures": table_failures,
+            "unexpected_columns": extra,
+            "missing_columns": [c for c in schema.column_names if c not in present] if rows else [],
+        }
+        wh.record_result(con, batch, "validate", result)
+    log.info("validate %s: %s", batch.describe(), result)
+    return result
+
+
+def _safe_name(column: str) -> bool:
+    try:
+        q(column)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe_check(check: Any) -> str:
+    return f"{check.type}: observed {check.observed}, expected {check.expected}"
+
+
+def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    wh = services.warehouse
+    quarantine_table = table("quarantine", source.name)
+    verdicts = table("audit", source.name + "_verdicts")
+    with wh.connect() as con:
+        wh.ensure_tables(con, source)
+        if wh.read_result(con, batch, "validate") is None:
+            raise MissingUpstream(f"no validation result for {batch.describe()}; run validate first")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {quarantine_table} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
+                    [batch.tenant, format_utc(batch.interval_start)])
+        con.execute(
+            f"INSERT INTO {quarantine_table} SELECT b.*, v.reasons, ? FROM batch_rows b JOIN {verdicts} v "
+            "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
+            "AND v._record_num = b._record_num",
+            [batch.run_id],
+        )
+        con.execute("COMMIT")
+        rows = con.execute(
+            f"SELECT _record_num, _raw_record, _reasons FROM {quarantine_table} "
+            "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ ORDER BY _record_num",
+            [batch.tenant, format_utc(batch.interval_start)],
+        ).fetch_arrow_table()
+        key = _write_quarantine_object(services.tenant_s3(batch.tenant), batch, rows)
+        result = {"quarantined": rows.num_rows, "quarantine_key": key}
+        wh.record_result(con, batch, "quarantine", result)
+    log.info("quarantine %s: %s", batch.describe(), result)
+    return result
+
+
+def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(rows, sink, compression="zstd")
+    key = s3.key(*interval_segments("quarantine", batch.source, batch.interval_label), "quarantined.parquet")
+    s3.put_bytes(key, sink.getvalue())
+    return key
+
+
+def hold_back_reason(source: SourceConfig, validation: dict[str, Any]) -> str | None:
+    policy = source.quarantine
+    if validation["table_failures"] and policy.on_table_failure == "hold":
+        return "table-level checks failed: " + "; ".join(validation["table_failures"])
+    if validation["error_rate"] > policy.max_error_rate:
+        return (
+            f"error rate {validation['error_rate']:.2%} ({validation['failing']} of {validation['rows']} rows) "
+            f"is above the {policy.max_error_rate:.2%} limit"
+        )
+    return None
+
+
+def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    """MERGE the batch's passing rows into the curated table; older versions never win."""
+    wh = services.warehouse
+    schema = source.table_schema
+    verdicts = table("audit", source.name + "_verdicts")
+    curated = table("curated", source.name)
+    with wh.connect() as con:
+        wh.ensure_tables(con, source)
+        validation = wh.read_result(con, batch, "validate")
+        if validation is None:
+            raise MissingUpstream(f"no validation result for {batch.describe()}; run validate first")
+        reason = hold_back_reason(source, validation)
+        if reason:
+            wh.record_result(con, batch, "publish", {"published": 0, "held_back": reason})
+            raise PublishHeldBack(
+                f"publish held back for {batch.describe()}: {reason}. Passing rows stay in staging and "
+                f"failing rows in quarantine.{source.name}; see {source.runbook}"
+            )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
+        pk = [q(c) for c in schema.primary_key]
+        cursor = q(schema.cursor_column)
+        columns = [q(c) for c in schema.column_names]
+        meta = ["_tenant_id", "_loaded_at", "_interval_start"]
+        on = " AND ".join(f"t.{c} = s.{c}" for c in [*pk, "_tenant_id"])
+        newest = (
+            f"SELECT * FROM batch_rows b WHERE NOT EXISTS (SELECT 1 FROM {verdicts} v "
+            "WHERE v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
+            "AND v._record_num = b._record_num) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(pk)} ORDER BY {cursor} DESC, _record_num DESC) = 1"
+        )
+        updates = ", ".join(f"{c} = s.{c}" for c in [*columns, *meta])
+        inserts = ", ".join([*columns, *meta, "_published_run_id"])
+        values = ", ".join([f"s.{c}" for c in [*columns, *meta]] + ["?"])
+        actions = con.execute(
+            f"MERGE INTO {curated} t USING ({newest}) s ON {on} "
+            f"WHEN MATCHED AND s.{cursor} > t.{cursor} THEN UPDATE SET {updates}, _published_run_id = ? "
+            f"WHEN NOT MATCHED THEN INSERT ({inserts}) VALUES ({values}) RETURNING merge_action",
+            [batch.run_id, batch.run_id],
+        ).fetchall()
+        inserted = sum(1 for (a,) in actions if a == "INSERT")
+        updated = sum(1 for (a,) in actions if a == "UPDATE")
+        result = {
+            "published": inserted + updated,
+            "inserted": inserted,
+            "updated": updated,
+            "stale_skipped": validation["passed"] - inserted - updated,
+        }
+        wh.record_result(con, batch, "publish", result)
+    log.info("publish %s: %s", batch.describe(), result)
+    return result

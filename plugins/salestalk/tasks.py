@@ -1,0 +1,104 @@
+"""Task callables: turn the Airflow context into a Batch, open hooks, and call one pipeline step."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _source(source_name: str):
+    from salestalk.config.loader import load_sources
+
+    loaded = load_sources(only=source_name)
+    if source_name not in loaded.configs:
+        problems = "; ".join(str(e) for e in loaded.errors) or "no such source"
+        raise RuntimeError(f"source config {source_name!r} cannot be loaded: {problems}")
+    return loaded.configs[source_name]
+
+
+def api_base_url(conn_id: str) -> str:
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    host = conn.host or ""
+    if "://" not in host:
+        host = f"{conn.schema or 'http'}://{host}"
+    return f"{host}:{conn.port}" if conn.port else host
+
+
+def make_services(source) -> Any:
+    import requests
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from salestalk.config.models import RestApiExtract
+    from salestalk.pipeline import Services
+    from salestalk.settings import get_settings
+    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+
+    settings = get_settings()
+    services = Services(
+        s3_client=S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(),
+        bucket=settings.bucket,
+        warehouse=DuckDBWarehouse(settings.duckdb_path),
+    )
+    if isinstance(source.extract, RestApiExtract):
+        services.http_session = requests.Session()
+        services.api_base_url = api_base_url(source.extract.connection)
+    return services
+
+
+def run_step(step: str, source_name: str, tenant: str, upstream: Any = None) -> dict[str, Any]:
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from salestalk import pipeline
+    from salestalk.batch import Batch
+
+    context = get_current_context()
+    context["tenant_label"] = tenant
+    source = _source(source_name)
+    batch = Batch(
+        source=source.name,
+        tenant=tenant,
+        interval_start=context["data_interval_start"],
+        interval_end=context["data_interval_end"],
+        run_id=context["run_id"],
+    )
+    step_function = {
+        "extract": pipeline.extract_and_land,
+        "load_to_staging": pipeline.load_to_staging,
+        "validate": pipeline.validate,
+        "quarantine": pipeline.quarantine,
+        "publish": pipeline.publish,
+    }[step]
+    try:
+        counts = step_function(source, batch, make_services(source))
+    except pipeline.PublishHeldBack as exc:
+        raise AirflowFailException(str(exc)) from exc
+    log.info("%s %s counts: %s", step, batch.describe(), counts)
+    return counts
+
+
+def report(source_name: str) -> dict[str, Any]:
+    """Log the counts of every tenant's batch and fail unless every batch published and balanced."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from salestalk.accounting import batch_summaries, format_table
+    from salestalk.settings import get_settings
+    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+
+    context = get_current_context()
+    source = _source(source_name)
+    summaries = batch_summaries(
+        DuckDBWarehouse(get_settings().duckdb_path),
+        source,
+        context["data_interval_start"],
+    )
+    log.info("batch counts for %s\n%s", source.dag_id, format_table(summaries))
+    problems = [s["problem"] for s in summaries if s.get("problem")]
+    if problems:
+        raise AirflowFailException(f"{len(problems)} tenant batch(es) did not publish cleanly: " + "; ".join(problems))
+    return {s["tenant"]: {k: v for k, v in s.items() if k != "tenant"} for s in summaries}

@@ -1,0 +1,134 @@
+"""The embedded warehouse: staging, verdicts, quarantine and curated tables in one DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc
+from salestalk.warehouse.sqlparts import META_COLUMNS, column_definitions, q, staging_select, table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+
+    import duckdb
+
+    from salestalk.batch import Batch
+    from salestalk.config.models import SourceConfig
+
+log = logging.getLogger(__name__)
+
+SCHEMAS = ("staging", "audit", "quarantine", "curated")
+BATCH_FILTER = "_tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ"
+
+
+def batch_params(batch: Batch) -> list[Any]:
+    return [batch.tenant, format_utc(batch.interval_start)]
+
+
+class DuckDBWarehouse:
+    """One DuckDB file. Each call opens a short connection, so several processes can take turns."""
+
+    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0) -> None:
+        self.path = path
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def ensure_tables(self, con: duckdb.DuckDBPyConnection, source: SourceConfig) -> None:
+        for schema in SCHEMAS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+        columns = column_definitions(source)
+        meta = [f"{q(n)} {t}" for n, t in META_COLUMNS.items()]
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table('staging', source.name)} ({', '.join(columns + meta)})")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table('quarantine', source.name)} "
+            f"({', '.join([*columns, *meta, '_reasons VARCHAR[]', '_quarantined_run_id VARCHAR'])})"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table('curated', source.name)} ({', '.join(columns)}, "
+            "_tenant_id VARCHAR, _loaded_at TIMESTAMPTZ, _interval_start TIMESTAMPTZ, _published_run_id VARCHAR)"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table('audit', source.name + '_verdicts')} "
+            "(_tenant_id VARCHAR, _interval_start TIMESTAMPTZ, _record_num BIGINT, reasons VARCHAR[])"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS audit.batch_results (source VARCHAR, tenant VARCHAR, "
+            "interval_start TIMESTAMPTZ, interval_end TIMESTAMPTZ, run_id VARCHAR, step VARCHAR, "
+            "result JSON, recorded_at TIMESTAMPTZ)"
+        )
+
+    def replace_staging(
+        self, source: SourceConfig, batch: Batch, parts: Iterable[Any], loaded_at: str
+    ) -> int:
+        """Atomically replace the batch's staging rows with the landed parts."""
+        select = staging_select(source)
+        params = [batch.tenant, batch.run_id, format_utc(batch.interval_start), format_utc(batch.interval_end)]
+        staged = 0
+        with self.connect() as con:
+            self.ensure_tables(con, source)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DELETE FROM {table('staging', source.name)} WHERE {BATCH_FILTER}", batch_params(batch))
+                for part in parts:
+                    con.register("raw_part", part)
+                    con.execute(f"INSERT INTO {table('staging', source.name)} {select}", [*params, loaded_at])
+                    con.unregister("raw_part")
+                    staged += part.num_rows
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return staged
+
+    def record_result(self, con: duckdb.DuckDBPyConnection, batch: Batch, step: str, result: dict) -> None:
+        con.execute(
+            "DELETE FROM audit.batch_results WHERE source = ? AND tenant = ? "
+            "AND interval_start = ?::TIMESTAMPTZ AND step = ?",
+            [batch.source, *batch_params(batch), step],
+        )
+        con.execute(
+            "INSERT INTO audit.batch_results VALUES (?, ?, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?, ?, ?, now())",
+            [
+                batch.source,
+                batch.tenant,
+                format_utc(batch.interval_start),
+                format_utc(batch.interval_end),
+                batch.run_id,
+                step,
+                json.dumps(result, sort_keys=True, default=str),
+            ],
+        )
+
+    def read_result(self, con: duckdb.DuckDBPyConnection, batch: Batch, step: str) -> dict | None:
+        row = con.execute(
+            "SELECT result FROM audit.batch_results WHERE source = ? AND tenant = ? "
+            "AND interval_start = ?::TIMESTAMPTZ AND step = ?",
+            [batch.source, *batch_params(batch), step],
+        ).fetchone()
+        return json.loads(row[0]) if row else None
