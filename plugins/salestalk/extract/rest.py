@@ -123,7 +123,6 @@ class RestExtractor:
     def _cursor_pages(self, url: str, base: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
         cursor: str | None = None
         seen_cursors: set[str] = set()
-        previous_fingerprint: str | None = None
         while True:
             params = dict(base, **({"cursor": cursor} if cursor else {}))
 
@@ -131,13 +130,10 @@ class RestExtractor:
                 nxt = body.get("next_cursor")
                 if nxt is not None and (nxt == sent or nxt in seen_cursors):
                     raise RepeatedPage(f"next_cursor {nxt!r} was already served")
-                if body["data"] and _fingerprint(body["data"]) == previous_fingerprint:
-                    raise RepeatedPage("page content equals the previous page")
 
             body = self._get_json(url, params, check)
             if cursor:
                 seen_cursors.add(cursor)
-            previous_fingerprint = _fingerprint(body["data"]) if body["data"] else None
             if body["data"]:
                 yield body["data"]
             cursor = body.get("next_cursor")
@@ -149,10 +145,15 @@ class RestExtractor:
         previous_fingerprint: str | None = None
         while True:
 
-            def check(body: dict, expected: int = page) -> None:
+            suspected: list[str] = []
+
+            def check(body: dict, expected: int = page, suspected: list[str] = suspected) -> None:
                 if body.get("page") not in (None, expected):
                     raise RepeatedPage(f"asked for page {expected}, got page {body.get('page')}")
-                if body["data"] and _fingerprint(body["data"]) == previous_fingerprint:
+                fingerprint = _fingerprint(body["data"]) if body["data"] else None
+                if fingerprint and fingerprint == previous_fingerprint and fingerprint not in suspected:
+                    # Re-ask once: a glitch goes away, while real repeated rows come back the same.
+                    suspected.append(fingerprint)
                     raise RepeatedPage(f"page {expected} repeats page {expected - 1}")
 
             body = self._get_json(url, dict(base, page=str(page)), check)

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             _write_atomically(args.ready_file, server.url)
         while not stop_requested.wait(timeout=1):
             pass
-    print("fake source API stopped", flush=True)
+    print("fake source API stopped", file=sys.stderr)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -82,15 +81,6 @@ class FakeApiClient:
             and (updated_since is None or moment(row["updated_at"]) >= moment(updated_since))
             and (updated_before is None or moment(row["updated_at"]) < moment(updated_before))
         ]
-
-    @staticmethod
-    def sort_key(resource: str) -> Any:
-        pk = seed.PRIMARY_KEYS[resource]
-        return lambda record: (record["updated_at"], record[pk] or "", repr(sorted(record.items())))
-
-    @staticmethod
-    def as_utc(text: str) -> datetime:
-        return seed.parse_timestamp(text)
 
 
 @pytest.fixture(scope="session")

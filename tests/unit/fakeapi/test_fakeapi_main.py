@@ -16,7 +16,7 @@ import requests
 PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_main_prints_its_url_answers_and_stops_on_signal(tmp_path, stop_signal):
     ready_file = tmp_path / "fakeapi.url"
     env = {**os.environ, "PYTHONPATH": str(PLUGINS)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from salestalk.fakeapi import seed
@@ -65,9 +67,10 @@ def test_page_boundaries_inside_equal_updated_at_groups_lose_and_repeat_nothing(
 def test_exact_duplicates_are_both_served_across_a_page_boundary(client):
     duplicate_id = seed.seed_manifest("deals", "acme", "2026-11-01")["duplicates"][0]
     row = next(row for row in seed.seed_rows("deals", "acme", "2026-11-01") if row["deal_id"] == duplicate_id)
-    window = {"updated_since": row["updated_at"], "updated_before": "2026-11-02T00:00:00Z"}
+    one_second_later = seed.format_timestamp(seed.parse_timestamp(row["updated_at"]) + timedelta(seconds=1))
+    window = {"updated_since": row["updated_at"], "updated_before": one_second_later}
 
-    records = client.records_of(client.pages_by_cursor("acme", "deals", page_size=1, **window))[:5]
+    records = client.records_of(client.pages_by_cursor("acme", "deals", page_size=1, **window))
 
     assert [record["deal_id"] for record in records[:2]] == [duplicate_id, duplicate_id]
     assert records[0] == records[1] == seed.public_record(row)
