@@ -142,7 +142,9 @@ def land_records(
                 flush()
     flush()
 
-    manifest.landed_at = format_utc(now or dt.datetime.now(dt.UTC))
+    previous = read_manifest(s3, batch)
+    unchanged = previous is not None and previous.parts == manifest.parts
+    manifest.landed_at = previous.landed_at if unchanged else format_utc(now or dt.datetime.now(dt.UTC))
     s3.put_bytes(manifest_key(s3, batch), manifest.to_json(), "application/json")
     current = {p["key"] for p in manifest.parts} | {manifest_key(s3, batch)}
     s3.delete([k for k in s3.list_keys(*raw_prefix_segments(batch)) if k not in current])

@@ -163,10 +163,12 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         if load is None:
             raise MissingUpstream(f"no staged rows recorded for {batch.describe()}; run load_to_staging first")
         con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
-        rule_sql, rule_params = quality_sql.row_failure_query("batch_rows", suite, row_id_column="_record_num")
+        rule_sql, rule_params = quality_sql.row_failure_query(
+            "batch_rows", suite, row_id_column="_record_num", columns=quality_sql.describe(con, "batch_rows")
+        )
         builtin = (
             f"list_filter([CASE WHEN {pk_null} THEN 'primary_key_null' END, "
-            f"CASE WHEN {q(schema.cursor_column)} IS NULL THEN 'cursor_null' END], x -> x IS NOT NULL)"
+            f"CASE WHEN {q(schema.cursor_column)} IS NULL THEN 'cursor_null' END], lambda x: x IS NOT NULL)"
         )
         con.execute("BEGIN TRANSACTION")
         con.execute(f"DELETE FROM {verdicts} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
@@ -258,7 +260,7 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
             f"SELECT _record_num, _raw_record, _reasons FROM {quarantine_table} "
             "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ ORDER BY _record_num",
             [batch.tenant, format_utc(batch.interval_start)],
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         key = _write_quarantine_object(services.tenant_s3(batch.tenant), batch, rows)
         result = {"quarantined": rows.num_rows, "quarantine_key": key}
         wh.record_result(con, batch, "quarantine", result)

@@ -1,4 +1,4 @@
-"""Run the fake source API in the foreground: ``python -m salestalk.fakeapi --port 8081``."""
+"""Run the fake source API in the foreground until SIGTERM or SIGINT (python -m salestalk.fakeapi --port 8081)."""
 
 from __future__ import annotations
 

@@ -49,7 +49,9 @@ class _Emitter:
         self.pattern = pattern
 
     def fail(self, what: str) -> UnsupportedRegexError:
-        return UnsupportedRegexError(f"{what} cannot be evaluated identically in DuckDB/RE2: {self.pattern!r}")
+        return UnsupportedRegexError(
+            f"{what} cannot be evaluated identically in DuckDB/RE2: {self.pattern!r}"
+        )
 
     def seq(self, items: list[tuple[Any, Any]], *, tail: bool) -> str:
         last = len(items) - 1

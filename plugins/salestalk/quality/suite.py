@@ -21,26 +21,30 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 GX_ROOT = REPO_ROOT / "great_expectations"
 EXPECTATIONS_DIR = GX_ROOT / "expectations"
 
-ROW_LEVEL_TYPES: frozenset[str] = frozenset({
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_match_regex",
-    "expect_column_values_to_not_match_regex",
-    "expect_column_value_lengths_to_be_between",
-    "expect_column_value_lengths_to_equal",
-    "expect_column_values_to_be_unique",
-})
-TABLE_LEVEL_TYPES: frozenset[str] = frozenset({
-    "expect_table_columns_to_match_set",
-    "expect_table_columns_to_match_ordered_list",
-    "expect_column_to_exist",
-    "expect_table_row_count_to_be_between",
-    "expect_table_row_count_to_equal",
-    "expect_table_column_count_to_equal",
-})
+ROW_LEVEL_TYPES: frozenset[str] = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_not_match_regex",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_value_lengths_to_equal",
+        "expect_column_values_to_be_unique",
+    }
+)
+TABLE_LEVEL_TYPES: frozenset[str] = frozenset(
+    {
+        "expect_table_columns_to_match_set",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_column_to_exist",
+        "expect_table_row_count_to_be_between",
+        "expect_table_row_count_to_equal",
+        "expect_table_column_count_to_equal",
+    }
+)
 SUPPORTED_TYPES: frozenset[str] = ROW_LEVEL_TYPES | TABLE_LEVEL_TYPES
 
 # Accepted everywhere; none of them changes which rows violate a rule.
@@ -66,10 +70,12 @@ _KWARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expect_table_row_count_to_equal": (("value",), ()),
     "expect_table_column_count_to_equal": (("value",), ()),
 }
-_NEEDS_A_BOUND = frozenset({
-    "expect_column_values_to_be_between",
-    "expect_column_value_lengths_to_be_between",
-})
+_NEEDS_A_BOUND = frozenset(
+    {
+        "expect_column_values_to_be_between",
+        "expect_column_value_lengths_to_be_between",
+    }
+)
 
 
 class SuiteError(ValueError):
@@ -200,7 +206,9 @@ def _parse_expectation(item: Any, source: str | Path, index: int) -> Expectation
         raise SuiteError(source, "missing expectation 'type'", index)
     if exp_type not in SUPPORTED_TYPES:
         raise UnsupportedExpectationError(
-            source, f"unsupported expectation type {exp_type!r} (supported: {', '.join(sorted(SUPPORTED_TYPES))})", index
+            source,
+            f"unsupported expectation type {exp_type!r} (supported: {', '.join(sorted(SUPPORTED_TYPES))})",
+            index,
         )
     kwargs = item.get("kwargs")
     if not isinstance(kwargs, dict):
@@ -210,7 +218,9 @@ def _parse_expectation(item: Any, source: str | Path, index: int) -> Expectation
         raise SuiteError(source, f"{exp_type}: 'meta' must be an object", index)
     _check_kwargs(exp_type, kwargs, source, index)
     exp_id = item.get("id")
-    return Expectation(type=exp_type, kwargs=kwargs, meta=meta, id=exp_id if isinstance(exp_id, str) else None)
+    return Expectation(
+        type=exp_type, kwargs=kwargs, meta=meta, id=exp_id if isinstance(exp_id, str) else None
+    )
 
 
 def _check_kwargs(exp_type: str, kwargs: dict[str, Any], source: str | Path, index: int) -> None:

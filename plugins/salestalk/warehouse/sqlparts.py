@@ -73,7 +73,7 @@ def staging_select(source: SourceConfig) -> str:
         + ", _record_num, ? AS _tenant_id, ? AS _run_id, ?::TIMESTAMPTZ AS _interval_start, "
         "?::TIMESTAMPTZ AS _interval_end, ?::TIMESTAMPTZ AS _loaded_at, "
         f"{raw_json} AS _raw_record, "
-        + (f"list_filter([{failures}], x -> x IS NOT NULL)" if failures else "[]::VARCHAR[]")
+        + (f"list_filter([{failures}], lambda x: x IS NOT NULL)" if failures else "[]::VARCHAR[]")
         + " AS _cast_failures "
         "FROM raw_part"
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+import requests
 
 from salestalk.fakeapi import seed
-from salestalk.fakeapi.app import TokenBucketLimiter
+from salestalk.fakeapi.app import FakeSourceApi, TokenBucketLimiter
 
 DAY_ONE = {"updated_since": "2026-11-01T00:00:00Z", "updated_before": "2026-11-02T00:00:00Z"}
 
@@ -17,12 +19,12 @@ def _statuses(client, count, tenant="acme", resource="deals"):
 
 
 def test_exceeding_the_rate_is_429_with_retry_after_and_counted(client):
-    client.admin("POST", "rate_limit", {"per_second": 5})
+    client.admin("POST", "rate_limit", {"per_second": 3})
 
-    responses = [client.listing("acme", "deals", page_size=1) for _ in range(12)]
+    responses = [client.listing("acme", "deals", page_size=1) for _ in range(8)]
 
     statuses = [response.status_code for response in responses]
-    assert statuses[:5] == [200] * 5
+    assert statuses[:3] == [200] * 3  # the burst
     assert 429 in statuses
     limited = next(response for response in responses if response.status_code == 429)
     assert limited.headers["Retry-After"] == "1"
@@ -134,17 +136,38 @@ def test_faults_only_hit_their_tenant_and_resource(client):
     assert _statuses(client, 1, tenant="globex", resource="calls") == [503]
 
 
-def test_slow_delays_matching_responses(client):
-    client.set_faults({"mode": "slow", "seconds": 0.3, "tenant": "initech"})
+def test_slow_delays_matching_responses_without_blocking_others(client):
+    client.set_faults({"mode": "slow", "seconds": 0.6, "tenant": "initech"})
+    slow_elapsed = []
 
-    started = time.monotonic()
-    assert _statuses(client, 1, tenant="initech") == [200]
-    slow_elapsed = time.monotonic() - started
+    def slow_request():
+        started = time.monotonic()
+        response = requests.get(f"{client.url}/v1/tenants/initech/deals", timeout=10)  # own connection
+        assert response.status_code == 200
+        slow_elapsed.append(time.monotonic() - started)
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    time.sleep(0.05)
     started = time.monotonic()
     assert _statuses(client, 1, tenant="acme") == [200]
+    fast_elapsed = time.monotonic() - started
+    worker.join(timeout=10)
 
-    assert slow_elapsed >= 0.3
-    assert time.monotonic() - started < 0.3
+    assert slow_elapsed[0] >= 0.6
+    assert fast_elapsed < 0.5
+
+
+def test_slow_sleeps_add_up_and_only_for_matching_requests():
+    sleeps = []
+    api = FakeSourceApi(rate_limit=None, sleep=sleeps.append)
+    api.set_faults([{"mode": "slow", "seconds": 0.3, "tenant": "initech"}, {"mode": "slow", "seconds": 0.2}])
+
+    api.handle("GET", "/v1/tenants/acme/deals", {}, None)
+    api.handle("GET", "/v1/tenants/initech/deals", {}, None)
+    api.handle("GET", "/_admin/health", {}, None)
+
+    assert sleeps == [0.2, pytest.approx(0.5)]
 
 
 def test_repeated_page_with_cursors_serves_page_one_again_once(client):

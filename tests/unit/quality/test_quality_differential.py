@@ -1,0 +1,148 @@
+"""Differential test: DuckDB SQL row verdicts must equal what real GX reports, row by row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from salestalk.quality import sql
+from salestalk.quality.suite import Suite, load_suite, suite_path
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+DEALS = load_suite(suite_path("deals"))
+EMAIL = next(e.kwargs["regex"] for e in DEALS.expectations if "regex" in e.kwargs)
+STAGES = next(e.kwargs["value_set"] for e in DEALS.expectations if e.column == "stage" and "value_set" in e.kwargs)
+WEIRD = ["", " ", "\n", "\x00", "é", "e\u0301", "😀", "NULL", "None", "nan", "x'); drop table t; --", "\u2028"]
+
+COLUMNS = ["deal_id", "account_name", "stage", "amount", "currency", "owner_email", "close_date", "updated_at"]
+
+text = st.text(max_size=12)
+
+
+def mostly(valid: st.SearchStrategy, dirty: st.SearchStrategy) -> st.SearchStrategy:
+    """Valid five times out of six, so that rows pass as well as fail (and boundaries are hit both ways)."""
+    return st.integers(0, 5).flatmap(lambda k: dirty if k == 5 else valid)
+
+
+def near_misses(values: list[str]) -> st.SearchStrategy[str]:
+    misses = [v for s in values for v in (s.upper(), s.title(), f" {s}", f"{s} ", f"{s}\n", s[:-1])]
+    return st.one_of(st.sampled_from(misses), st.sampled_from(WEIRD), text)
+
+
+good_emails = st.one_of(
+    st.from_regex(EMAIL, fullmatch=True).map(lambda e: e[:60]),
+    st.sampled_from(["a@b.co", "rep@salestalk.io", "x.y+z@ex-ample.com", "a@b.co\n", "x a@b.co"]),
+)
+bad_emails = st.one_of(
+    st.sampled_from(["bad", "@b.co", "a@b", "a@b.c", "a@@b.co", "é@b.co", "a@b.c0m", "a@b.co\n\n", "a@b.co ", "a@b.\nco"]),
+    st.emails().map(lambda e: e[:60]),
+    st.sampled_from(WEIRD),
+    text,
+)
+good_amounts = st.one_of(
+    st.sampled_from([0.0, -0.0, 10_000_000.0, 5e-324, 9_999_999.999999, 1.0]),
+    st.floats(min_value=0, max_value=10_000_000),
+)
+bad_amounts = st.one_of(
+    st.sampled_from([-5e-324, -1.0, 10_000_000.000001, 1e300, float("inf"), float("-inf"), float("nan")]),
+    st.floats(max_value=-1e-9),
+    st.floats(min_value=10_000_000.0000001),
+    st.none(),
+)
+row = st.fixed_dictionaries({
+    "deal_id": mostly(st.text(max_size=8), st.none()),
+    "account_name": st.one_of(st.none(), text),
+    "stage": mostly(st.sampled_from(list(STAGES)), st.one_of(st.none(), near_misses(list(STAGES)))),
+    "amount": mostly(good_amounts, bad_amounts),
+    "currency": mostly(st.sampled_from(["USD", "EUR", "GBP"]), st.one_of(st.none(), near_misses(["USD", "EUR", "GBP"]))),
+    "owner_email": mostly(st.one_of(good_emails, st.none()), bad_emails),
+    "close_date": st.one_of(st.none(), st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 1, 1))),
+    "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
+})
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    columns = {name: [r[name] for r in rows] for name in COLUMNS}
+    return pd.DataFrame({
+        "_row_num": pd.Series(range(len(rows)), dtype="int64"),
+        **{c: pd.Series(columns[c], dtype="str") for c in ("deal_id", "account_name", "stage", "currency", "owner_email")},
+        "amount": pd.Series(columns["amount"], dtype="float64"),
+        "close_date": pd.Series(columns["close_date"], dtype="object"),
+        "updated_at": pd.to_datetime(pd.Series(columns["updated_at"], dtype="object"), utc=True),
+    })
+
+
+def sql_verdicts(df: pd.DataFrame, suite: Suite, *, via_arrow: bool = False) -> dict[int, list[str]]:
+    con = duckdb.connect()
+    try:
+        con.register("batch", pa.Table.from_pandas(df, preserve_index=False) if via_arrow else df)
+        result = sql.split(con, "batch", suite)
+    finally:
+        con.close()
+    assert result.failures is not None
+    return result.failures
+
+
+@pytest.fixture(scope="module")
+def gx_row_verdicts():
+    from salestalk.quality.gx_runner import gx_context, gx_row_verdicts
+
+    gx_context()
+    return gx_row_verdicts
+
+
+def test_fixed_frame_agrees(gx_row_verdicts) -> None:
+    rows = [
+        {"deal_id": "d1", "account_name": "a", "stage": "prospecting", "amount": 0.0, "currency": "USD",
+         "owner_email": "a@b.co", "close_date": dt.date(2024, 1, 1), "updated_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)},
+        {"deal_id": None, "account_name": None, "stage": "Prospecting", "amount": 10_000_000.01, "currency": "usd",
+         "owner_email": "a@b.co\n", "close_date": None, "updated_at": None},
+        {"deal_id": "d3", "account_name": "é", "stage": None, "amount": float("nan"), "currency": None,
+         "owner_email": "é@b.co", "close_date": dt.date(2024, 1, 3), "updated_at": dt.datetime(2024, 1, 3, tzinfo=dt.UTC)},
+    ]  # fmt: skip
+    df = frame(rows)
+    expected = {
+        1: [
+            "expect_column_values_to_not_be_null(deal_id)",
+            "expect_column_values_to_not_be_null(updated_at)",
+            "expect_column_values_to_be_between(amount)",
+            "expect_column_values_to_be_in_set(stage)",
+            "expect_column_values_to_be_in_set(currency)",
+        ],
+        2: [
+            "expect_column_values_to_not_be_null(stage)",
+            "expect_column_values_to_not_be_null(amount)",
+            "expect_column_values_to_not_be_null(currency)",
+            "expect_column_values_to_match_regex(owner_email)",
+        ],
+    }
+    assert gx_row_verdicts(df, DEALS) == expected
+    assert sql_verdicts(df, DEALS) == expected
+    assert sql_verdicts(df, DEALS, via_arrow=True) == expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@example(rows=[])
+@given(rows=st.lists(row, max_size=25))
+def test_sql_verdicts_equal_gx_verdicts(gx_row_verdicts, rows: list[dict]) -> None:
+    df = frame(rows)
+    from_gx = gx_row_verdicts(df, DEALS)
+    from_sql = sql_verdicts(df, DEALS)
+    assert from_sql.keys() == from_gx.keys()
+    for row_num, reasons in from_gx.items():
+        assert from_sql[row_num] == reasons, (row_num, df.iloc[row_num].to_dict())
+
+
+@settings(max_examples=5, deadline=None)
+@given(rows=st.lists(row, min_size=1, max_size=10), drop=st.sets(st.sampled_from(["amount", "owner_email", "stage"])))
+def test_missing_columns_are_skipped_by_both(gx_row_verdicts, rows: list[dict], drop: set[str]) -> None:
+    df = frame(rows).drop(columns=sorted(drop))
+    assert sql_verdicts(df, DEALS) == gx_row_verdicts(df, DEALS)
