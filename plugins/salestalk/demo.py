@@ -45,11 +45,14 @@ def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS
 
 
 def run_source_day(dag, stack: EmbeddedStack, day: str) -> RunOutcome:
-    """Run one daily interval as the scheduler would, just after it closes."""
-    start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
-    stack.api_server.api.set_clock(start + dt.timedelta(days=1) + EXTRACTION_DELAY)
+    """Run the daily interval that starts on ``day``, as the scheduler would just after it closes.
+
+    A manual run's data interval is the one that ends at its logical date, hence ``day + 1``.
+    """
+    end = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    stack.api_server.api.set_clock(end + EXTRACTION_DELAY)
     began = time.monotonic()
-    dag_run = dag.test(logical_date=start)
+    dag_run = dag.test(logical_date=end)
     failed = [f"{ti.task_id}[{ti.map_index}]" for ti in dag_run.get_task_instances() if ti.state == "failed"]
     return RunOutcome(dag.dag_id, day, str(dag_run.state), time.monotonic() - began, failed)
 

@@ -256,10 +256,10 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
             [batch.run_id],
         )
         con.execute("COMMIT")
-        rows = con.execute(
+        rows = con.sql(
             f"SELECT _record_num, _raw_record, _reasons FROM {quarantine_table} "
-            "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ ORDER BY _record_num",
-            [batch.tenant, format_utc(batch.interval_start)],
+            "WHERE _tenant_id = $tenant AND _interval_start = $start::TIMESTAMPTZ ORDER BY _record_num",
+            params={"tenant": batch.tenant, "start": format_utc(batch.interval_start)},
         ).to_arrow_table()
         key = _write_quarantine_object(services.tenant_s3(batch.tenant), batch, rows)
         result = {"quarantined": rows.num_rows, "quarantine_key": key}

@@ -25,7 +25,24 @@ def stack():
 
 
 @pytest.fixture(scope="session")
-def dags(stack):
+def fast_retry_sources(tmp_path_factory):
+    """The repository's source configs with second-long retry delays, so a failing task fails fast."""
+    import os
+    import shutil
+
+    from salestalk.config.loader import SOURCES_DIR
+
+    folder = tmp_path_factory.mktemp("sources")
+    shutil.copytree(SOURCES_DIR, folder, dirs_exist_ok=True)
+    defaults = folder / "_defaults.yaml"
+    text = defaults.read_text().replace("retry_delay_seconds: 30", "retry_delay_seconds: 1")
+    defaults.write_text(text.replace("max_retry_delay_seconds: 600", "max_retry_delay_seconds: 2"))
+    os.environ["SALESTALK_SOURCES_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dags(stack, fast_retry_sources):
     from salestalk.demo import load_dags
     from salestalk.localairflow import ensure_metadata_db
 

@@ -108,7 +108,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
 
     before = {
         "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
+        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
         "objects": harness.objects(),
     }
     for source in SOURCES:
@@ -116,7 +116,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
         assert harness.run(source, days[0]).state == "success"
     after = {
         "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
+        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
         "objects": harness.objects(),
     }
     assert after == before, "a rerun of the same intervals must change nothing"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from urllib.parse import unquote, urlparse
 from salestalk.quality.suite import EXPECTATIONS_DIR, GX_ROOT, Suite, resolve_suite
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
     from great_expectations.data_context import FileDataContext
 
@@ -28,6 +31,7 @@ DATASOURCE = "salestalk_runtime"
 ASSET = "dataframe"
 BATCH_DEFINITION = "whole_dataframe"
 DOCS_SITE = "local_site"
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID_NAMESPACE = uuid.UUID("6f1c2d3e-5a4b-4c8d-9e0f-a1b2c3d4e5f6")
 
 _lock = threading.Lock()
@@ -131,7 +135,7 @@ def _run(
         fmt["unexpected_index_column_names"] = list(key_columns)
     validator = Validator(
         batch_definition=_batch_definition(context),
-        batch_parameters={"dataframe": _gx_frame(df)},
+        batch_parameters={"dataframe": _gx_frame(df, suite)},
         result_format=fmt,
     )
     result = validator.validate_expectation_suite(gx_suite)
@@ -145,7 +149,7 @@ def _run(
         details = res.result or {}
         for entry in details.get("unexpected_index_list") or []:
             failed_by_key.setdefault(_key(entry, key_columns), set()).add(index)
-        exception = (res.exception_info or {}).get("exception_message") if not res.success else None
+        exception = _exception_message(res.exception_info) if not res.success else None
         outcome = ExpectationOutcome(
             type=exp.type,
             column=exp.column,
@@ -204,23 +208,49 @@ def _batch_definition(context: FileDataContext) -> Any:
         return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
 
-def _gx_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Give date/time columns a datetime64 dtype (GX compares object-dtype dates poorly)."""
+def _gx_frame(df: pd.DataFrame, suite: Suite) -> pd.DataFrame:
+    """Give date and timestamp columns dtypes GX can compare with the suite's bounds.
+
+    GX compares a column with ``min_value``/``max_value`` value by value, and a date bound only
+    compares with dates, a datetime bound only with datetimes. So: object columns of ``date``
+    become ``date32[pyarrow]``; object columns of ``datetime`` become ``datetime64`` (UTC if
+    aware); a ``datetime64`` column holding only midnights (how DuckDB hands over a DATE) becomes
+    ``date32`` when a rule bounds it with dates, which compares exactly like DuckDB does.
+    """
     import pandas as pd
 
+    date_bounded = {e.column for e in suite.expectations if e.column and _has_date_bound(e.kwargs)}
     converted = {}
     for name in df.columns:
         series = df[name]
-        dtype = series.dtype
-        if isinstance(dtype, pd.ArrowDtype) and dtype.kind == "M":
-            aware = getattr(dtype.pyarrow_dtype, "tz", None) is not None
-            converted[name] = pd.to_datetime(series.astype(object), utc=aware)
-        elif pd.api.types.is_object_dtype(dtype):
+        if pd.api.types.is_object_dtype(series.dtype):
             values = series.dropna()
-            if len(values) and all(isinstance(v, dt.date) for v in values):
-                aware = any(isinstance(v, dt.datetime) and v.tzinfo is not None for v in values)
-                converted[name] = pd.to_datetime(series, utc=aware)
+            if not len(values):
+                continue
+            if all(isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in values):
+                converted[name] = series.astype("date32[pyarrow]")
+            elif all(isinstance(v, dt.datetime) for v in values):
+                converted[name] = pd.to_datetime(series, utc=any(v.tzinfo is not None for v in values))
+        elif name in date_bounded and pd.api.types.is_datetime64_dtype(series.dtype):
+            values = series.dropna()
+            if (values == values.dt.normalize()).all():
+                converted[name] = series.dt.date.astype("date32[pyarrow]")
     return df.assign(**converted) if converted else df
+
+
+def _has_date_bound(kwargs: Mapping[str, Any]) -> bool:
+    bounds = [kwargs.get("min_value"), kwargs.get("max_value")]
+    return any(isinstance(b, str) and _DATE_ONLY.match(b) for b in bounds)
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX reports one exception flat, or several keyed by metric id."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception") or info.get("exception_message"):
+        return info.get("exception_message")
+    messages = [v.get("exception_message") for v in info.values() if isinstance(v, dict)]
+    return "; ".join(dict.fromkeys(m for m in messages if m)) or None
 
 
 def _key(entry: Any, key_columns: list[str]) -> tuple[Any, ...]:
@@ -230,13 +260,17 @@ def _key(entry: Any, key_columns: list[str]) -> tuple[Any, ...]:
 
 
 def _plain(value: Any) -> Any:
-    if value is None:
+    """Plain Python key value: numpy scalars unwrapped, NaN/NaT/NA as None."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)) and getattr(value, "ndim", 0) == 0:
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value)
+    if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
-        return None
-    if type(value).__name__ in ("NaTType", "NAType"):
         return None
     return value
 

@@ -138,19 +138,22 @@ def row_failure_query(
     NaN in float columns as null, as GX does; without it every row rule is compiled as is.
     """
     rules, _ = compile_row_rules(suite, relation, columns)
+    return _failure_sql(relation, row_id_column, rules)
+
+
+def _failure_sql(relation: str, row_id_column: str, rules: list[CompiledRule]) -> tuple[str, list[Any]]:
     rid = quote_ident(row_id_column)
     rel = quote_relation(relation)
     if not rules:
         return f"SELECT {rid}, []::VARCHAR[] AS reasons FROM {rel} WHERE false", []
     cases = ", ".join(f"CASE WHEN {r.condition} THEN {_string_literal(r.reason)} END" for r in rules)
-    params = [p for r in rules for p in r.params]
     any_violation = " OR ".join(f"({r.condition})" for r in rules)
-    params += params
+    params = [p for r in rules for p in r.params]
     sql = (
         f"SELECT {rid}, list_filter([{cases}], lambda r: r IS NOT NULL) AS reasons "
         f"FROM {rel} WHERE {any_violation}"
     )
-    return sql, params
+    return sql, params + params
 
 
 def describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -177,7 +180,7 @@ def split(
     rows, failing, rule_failures = _counts(con, relation, rules)
     failures: dict[int, list[str]] | None = None
     if failing <= collect_limit:
-        sql, params = row_failure_query(relation, suite, row_id_column, columns=columns)
+        sql, params = _failure_sql(relation, row_id_column, rules)
         fetched = con.execute(f"{sql} ORDER BY 1", params).fetchall()
         failures = {row_id: list(reasons) for row_id, reasons in fetched}
     return SplitResult(
@@ -201,11 +204,11 @@ def materialize_verdicts(
     suite = resolve_suite(suite)
     columns = _require_row_id(con, relation, row_id_column)
     rules, skipped = compile_row_rules(suite, relation, columns)
-    sql, params = row_failure_query(relation, suite, row_id_column, columns=columns)
+    sql, params = _failure_sql(relation, row_id_column, rules)
     target = quote_relation(target_table)
     con.execute(f"CREATE OR REPLACE TABLE {target} AS {sql}", params)
-    rows = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchone()[0]
-    failing = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchall()[0][0]
+    failing = con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
     counted = dict(
         con.execute(
             f"SELECT r, count(*) FROM (SELECT unnest(reasons) AS r FROM {target}) GROUP BY r"
@@ -231,7 +234,7 @@ def table_checks(con: duckdb.DuckDBPyConnection, relation: str, suite: SuiteLike
     checks = []
     for index, exp in suite.table_level():
         if exp.type.startswith("expect_table_row_count") and row_count is None:
-            row_count = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchone()[0]
+            row_count = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchall()[0][0]
         checks.append(_table_check(exp, columns, row_count, reasons[index], index))
     for index, exp in applicable_row_rules(suite, columns).skipped:
         checks.append(
@@ -327,13 +330,13 @@ def _counts(
 ) -> tuple[int, int, dict[str, int]]:
     rel = quote_relation(relation)
     if not rules:
-        return con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0], 0, {}
+        return con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0], 0, {}
     per_rule = ", ".join(f"count(*) FILTER (WHERE {r.condition})" for r in rules)
     any_violation = " OR ".join(f"({r.condition})" for r in rules)
     params = [p for r in rules for p in r.params]
     row = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {any_violation}), {per_rule} FROM {rel}", params + params
-    ).fetchone()
+    ).fetchall()[0]
     return row[0], row[1], {r.reason: n for r, n in zip(rules, row[2:], strict=True)}
 
 

@@ -19,10 +19,34 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 DEALS = load_suite(suite_path("deals"))
 EMAIL = next(e.kwargs["regex"] for e in DEALS.expectations if "regex" in e.kwargs)
-STAGES = next(e.kwargs["value_set"] for e in DEALS.expectations if e.column == "stage" and "value_set" in e.kwargs)
-WEIRD = ["", " ", "\n", "\x00", "é", "e\u0301", "😀", "NULL", "None", "nan", "x'); drop table t; --", "\u2028"]
+STAGES = next(
+    e.kwargs["value_set"] for e in DEALS.expectations if e.column == "stage" and "value_set" in e.kwargs
+)
+WEIRD = [
+    "",
+    " ",
+    "\n",
+    "\x00",
+    "é",
+    "e\u0301",
+    "😀",
+    "NULL",
+    "None",
+    "nan",
+    "x'); drop table t; --",
+    "\u2028",
+]
 
-COLUMNS = ["deal_id", "account_name", "stage", "amount", "currency", "owner_email", "close_date", "updated_at"]
+COLUMNS = [
+    "deal_id",
+    "account_name",
+    "stage",
+    "amount",
+    "currency",
+    "owner_email",
+    "close_date",
+    "updated_at",
+]
 
 text = st.text(max_size=12)
 
@@ -42,7 +66,9 @@ good_emails = st.one_of(
     st.sampled_from(["a@b.co", "rep@salestalk.io", "x.y+z@ex-ample.com", "a@b.co\n", "x a@b.co"]),
 )
 bad_emails = st.one_of(
-    st.sampled_from(["bad", "@b.co", "a@b", "a@b.c", "a@@b.co", "é@b.co", "a@b.c0m", "a@b.co\n\n", "a@b.co ", "a@b.\nco"]),
+    st.sampled_from(
+        ["bad", "@b.co", "a@b", "a@b.c", "a@@b.co", "é@b.co", "a@b.c0m", "a@b.co\n\n", "a@b.co ", "a@b.\nco"]
+    ),
     st.emails().map(lambda e: e[:60]),
     st.sampled_from(WEIRD),
     text,
@@ -57,27 +83,38 @@ bad_amounts = st.one_of(
     st.floats(min_value=10_000_000.0000001),
     st.none(),
 )
-row = st.fixed_dictionaries({
-    "deal_id": mostly(st.text(max_size=8), st.none()),
-    "account_name": st.one_of(st.none(), text),
-    "stage": mostly(st.sampled_from(list(STAGES)), st.one_of(st.none(), near_misses(list(STAGES)))),
-    "amount": mostly(good_amounts, bad_amounts),
-    "currency": mostly(st.sampled_from(["USD", "EUR", "GBP"]), st.one_of(st.none(), near_misses(["USD", "EUR", "GBP"]))),
-    "owner_email": mostly(st.one_of(good_emails, st.none()), bad_emails),
-    "close_date": st.one_of(st.none(), st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 1, 1))),
-    "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
-})
+row = st.fixed_dictionaries(
+    {
+        "deal_id": mostly(st.text(max_size=8), st.none()),
+        "account_name": st.one_of(st.none(), text),
+        "stage": mostly(st.sampled_from(list(STAGES)), st.one_of(st.none(), near_misses(list(STAGES)))),
+        "amount": mostly(good_amounts, bad_amounts),
+        "currency": mostly(
+            st.sampled_from(["USD", "EUR", "GBP"]), st.one_of(st.none(), near_misses(["USD", "EUR", "GBP"]))
+        ),
+        "owner_email": mostly(st.one_of(good_emails, st.none()), bad_emails),
+        "close_date": st.one_of(
+            st.none(), st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 1, 1))
+        ),
+        "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
+    }
+)
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     columns = {name: [r[name] for r in rows] for name in COLUMNS}
-    return pd.DataFrame({
-        "_row_num": pd.Series(range(len(rows)), dtype="int64"),
-        **{c: pd.Series(columns[c], dtype="str") for c in ("deal_id", "account_name", "stage", "currency", "owner_email")},
-        "amount": pd.Series(columns["amount"], dtype="float64"),
-        "close_date": pd.Series(columns["close_date"], dtype="object"),
-        "updated_at": pd.to_datetime(pd.Series(columns["updated_at"], dtype="object"), utc=True),
-    })
+    return pd.DataFrame(
+        {
+            "_row_num": pd.Series(range(len(rows)), dtype="int64"),
+            **{
+                c: pd.Series(columns[c], dtype="str")
+                for c in ("deal_id", "account_name", "stage", "currency", "owner_email")
+            },
+            "amount": pd.Series(columns["amount"], dtype="float64"),
+            "close_date": pd.Series(columns["close_date"], dtype="object"),
+            "updated_at": pd.to_datetime(pd.Series(columns["updated_at"], dtype="object"), utc=True),
+        }
+    )
 
 
 def sql_verdicts(df: pd.DataFrame, suite: Suite, *, via_arrow: bool = False) -> dict[int, list[str]]:
@@ -129,7 +166,9 @@ def test_fixed_frame_agrees(gx_row_verdicts) -> None:
     assert sql_verdicts(df, DEALS, via_arrow=True) == expected
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @example(rows=[])
 @given(rows=st.lists(row, max_size=25))
 def test_sql_verdicts_equal_gx_verdicts(gx_row_verdicts, rows: list[dict]) -> None:
@@ -142,7 +181,75 @@ def test_sql_verdicts_equal_gx_verdicts(gx_row_verdicts, rows: list[dict]) -> No
 
 
 @settings(max_examples=5, deadline=None)
-@given(rows=st.lists(row, min_size=1, max_size=10), drop=st.sets(st.sampled_from(["amount", "owner_email", "stage"])))
+@given(
+    rows=st.lists(row, min_size=1, max_size=10),
+    drop=st.sets(st.sampled_from(["amount", "owner_email", "stage"])),
+)
 def test_missing_columns_are_skipped_by_both(gx_row_verdicts, rows: list[dict], drop: set[str]) -> None:
     df = frame(rows).drop(columns=sorted(drop))
     assert sql_verdicts(df, DEALS) == gx_row_verdicts(df, DEALS)
+
+
+OTHER_SOURCES = {
+    "calls": {
+        "call_id": mostly(text, st.none()),
+        "deal_id": mostly(text, st.none()),
+        "rep_email": st.one_of(st.none(), text),
+        "duration_seconds": mostly(
+            st.one_of(st.sampled_from([0, 14_400]), st.integers(0, 14_400)),
+            st.one_of(st.none(), st.sampled_from([-1, 14_401]), st.integers(min_value=-(2**40), max_value=2**40)),
+        ),
+        "sentiment": mostly(
+            st.one_of(st.sampled_from([-1.0, 1.0, -0.0]), st.floats(-1, 1)),
+            st.one_of(st.none(), st.sampled_from([-1.0000001, 1.0000001, float("nan"), float("inf")]), st.floats()),
+        ),
+        "call_date": st.one_of(st.none(), st.dates()),
+        "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
+    },
+    "product_usage": {
+        "event_id": mostly(text, st.none()),
+        "user_id": mostly(text, st.none()),
+        "feature": mostly(
+            st.sampled_from(["transcription", "summary", "coaching", "forecast"]),
+            st.one_of(st.none(), near_misses(["transcription", "summary", "coaching", "forecast"])),
+        ),
+        "event_count": mostly(
+            st.one_of(st.sampled_from([0, 1_000_000]), st.integers(0, 1_000_000)),
+            st.one_of(st.none(), st.sampled_from([-1, 1_000_001])),
+        ),
+        "usage_date": mostly(st.dates(), st.none()),
+        "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
+    },
+}
+
+
+def typed_frame(columns: dict[str, list]) -> pd.DataFrame:
+    """pandas 3 dtypes as an extract would have them: str, nullable Int64, float64, dates, UTC timestamps."""
+    out = {"_row_num": pd.Series(range(len(next(iter(columns.values())))), dtype="int64")}
+    for name, values in columns.items():
+        non_null = [v for v in values if v is not None]
+        if name == "updated_at":
+            out[name] = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
+        elif name.endswith("_date"):
+            out[name] = pd.Series(values, dtype="object")
+        elif non_null and all(isinstance(v, int) for v in non_null):
+            out[name] = pd.Series(values, dtype="Int64")
+        elif name in ("sentiment",):
+            out[name] = pd.Series(values, dtype="float64")
+        else:
+            out[name] = pd.Series(values, dtype="str")
+    return pd.DataFrame(out)
+
+
+@pytest.mark.parametrize("source", sorted(OTHER_SOURCES))
+def test_other_suites_sql_verdicts_equal_gx_verdicts(gx_row_verdicts, source: str) -> None:
+    suite = load_suite(suite_path(source))
+    columns = OTHER_SOURCES[source]
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=st.lists(st.fixed_dictionaries(columns), min_size=1, max_size=20))
+    def check(rows: list[dict]) -> None:
+        df = typed_frame({name: [r[name] for r in rows] for name in columns})
+        assert sql_verdicts(df, suite) == gx_row_verdicts(df, suite)
+
+    check()

@@ -34,9 +34,9 @@ PATTERNS = [
 ]
 INTERESTING = ["a", "b", "x", "y", "@", ".", "é", "e\u0301", "\n", "\r", " ", "\u00a0", "\x1c", "\v", "\x00",
                "1", "٣", "_", "Z", "😀", "-", "[", "]", ":", "\u2028", "*", "\\", "$"]  # fmt: skip
-TEXT = st.lists(st.one_of(st.sampled_from(INTERESTING), st.characters(exclude_categories=["Cs"])), max_size=8).map(
-    "".join
-)
+TEXT = st.lists(
+    st.one_of(st.sampled_from(INTERESTING), st.characters(exclude_categories=["Cs"])), max_size=8
+).map("".join)
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +47,21 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def duckdb_matches(con: duckdb.DuckDBPyConnection, pattern: str, strings: list[str]) -> list[bool]:
-    return con.execute(
-        "SELECT list(regexp_matches(s, ?) ORDER BY i) FROM (SELECT unnest(?) AS s, unnest(range(?)) AS i)",
-        [python_regex_to_re2(pattern), strings, len(strings)],
-    ).fetchone()[0] or []
+    return (
+        con.execute(
+            "SELECT list(regexp_matches(s, ?) ORDER BY i) FROM (SELECT unnest(?) AS s, unnest(range(?)) AS i)",
+            [python_regex_to_re2(pattern), strings, len(strings)],
+        ).fetchall()[0][0]
+        or []
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
 @settings(max_examples=40, deadline=None)
 @given(strings=st.lists(TEXT, min_size=1, max_size=40))
-def test_translated_patterns_decide_like_python_re_search(con: duckdb.DuckDBPyConnection, strings: list[str]) -> None:
+def test_translated_patterns_decide_like_python_re_search(
+    con: duckdb.DuckDBPyConnection, strings: list[str]
+) -> None:
     strings = [*strings, "a@b.co\n", "a@b.co\n\n", "ab\n"]
     for pattern in PATTERNS:
         expected = [re.search(pattern, s) is not None for s in strings]

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from salestalk.quality.suite import (
+    REPO_ROOT,
     ROW_LEVEL_TYPES,
     TABLE_LEVEL_TYPES,
-    REPO_ROOT,
     SuiteError,
     UnsupportedExpectationError,
     load_suite,
@@ -58,7 +58,11 @@ def test_deals_rules_match_the_contract() -> None:
     assert not_null == {"deal_id", "stage", "amount", "currency", "updated_at"}
     amount = by_reason["expect_column_values_to_be_between(amount)"].kwargs
     assert (amount["min_value"], amount["max_value"]) == (0, 10_000_000)
-    assert set(by_reason["expect_column_values_to_be_in_set(currency)"].kwargs["value_set"]) == {"USD", "EUR", "GBP"}
+    assert set(by_reason["expect_column_values_to_be_in_set(currency)"].kwargs["value_set"]) == {
+        "USD",
+        "EUR",
+        "GBP",
+    }
     assert len(by_reason["expect_column_values_to_be_in_set(stage)"].kwargs["value_set"]) == 6
     assert by_reason["expect_table_row_count_to_be_between"].kwargs["max_value"] == 1_000_000
     assert by_reason["expect_table_columns_to_match_set"].kwargs.get("exact_match", True) is True
@@ -129,15 +133,27 @@ def test_unsupported_type_names_file_and_index(tmp_path: Path) -> None:
         ({"kwargs": {}}, "missing expectation 'type'"),
         ({"expectation_type": "expect_column_values_to_not_be_null", "kwargs": {}}, "GX 0.x key"),
         ({"type": "expect_column_values_to_not_be_null", "kwargs": []}, "'kwargs' must be an object"),
-        ({"type": "expect_column_values_to_not_be_null", "kwargs": {}}, r"missing required kwargs \['column'\]"),
-        ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "a"}}, "cannot both be null"),
-        ({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "value_set": "USD"}}, "must be a list"),
         (
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a", "row_condition": "b > 1"}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {}},
+            r"missing required kwargs \['column'\]",
+        ),
+        ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "a"}}, "cannot both be null"),
+        (
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "value_set": "USD"}},
+            "must be a list",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a", "row_condition": "b > 1"},
+            },
             r"unsupported kwargs \['row_condition'\]",
         ),
         (
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": {"$PARAMETER": "x"}}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "a", "min_value": {"$PARAMETER": "x"}},
+            },
             "suite parameter",
         ),
     ],
@@ -153,16 +169,28 @@ def test_bad_expectation_names_file_and_index(tmp_path: Path, expectation: objec
 def test_presentation_kwargs_and_mostly_are_accepted(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        suite_doc({
-            "type": "expect_column_values_to_not_be_null",
-            "kwargs": {"column": "a", "mostly": 0.9, "result_format": "COMPLETE", "catch_exceptions": True},
-            "meta": {"notes": "n"},
-            "id": "abc",
-            "severity": "critical",
-        }),
+        suite_doc(
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {
+                    "column": "a",
+                    "mostly": 0.9,
+                    "result_format": "COMPLETE",
+                    "catch_exceptions": True,
+                },
+                "meta": {"notes": "n"},
+                "id": "abc",
+                "severity": "critical",
+            }
+        ),
     )
     exp = load_suite(path).expectations[0]
-    assert (exp.type, exp.column, exp.id, exp.meta) == ("expect_column_values_to_not_be_null", "a", "abc", {"notes": "n"})
+    assert (exp.type, exp.column, exp.id, exp.meta) == (
+        "expect_column_values_to_not_be_null",
+        "a",
+        "abc",
+        {"notes": "n"},
+    )
 
 
 def test_resolve_suite_accepts_name_path_or_suite(tmp_path: Path) -> None:
