@@ -36,7 +36,8 @@ def fast_retry_sources(tmp_path_factory):
     shutil.copytree(SOURCES_DIR, folder, dirs_exist_ok=True)
     defaults = folder / "_defaults.yaml"
     text = defaults.read_text().replace("retry_delay_seconds: 30", "retry_delay_seconds: 1")
-    defaults.write_text(text.replace("max_retry_delay_seconds: 600", "max_retry_delay_seconds: 2"))
+    text = text.replace("max_retry_delay_seconds: 600", "max_retry_delay_seconds: 2")
+    defaults.write_text(text.replace("retries: 3", "retries: 2"))
     os.environ["SALESTALK_SOURCES_DIR"] = str(folder)
     return folder
 

@@ -7,61 +7,9 @@ import datetime as dt
 import pytest
 
 from salestalk.fakeapi import seed
+from tests.e2e.seed_oracle import SOURCES, TENANTS, day_start, newest_versions, oracle
 
 pytestmark = pytest.mark.e2e
-
-TENANTS = ("acme", "globex", "initech")
-SOURCES = {"deals": "deal_id", "calls": "call_id", "product_usage": "event_id"}
-OVERLAP = dt.timedelta(hours=6)
-
-
-def day_start(day: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
-
-
-def extracted_rows(source: str, tenant: str, day: str) -> list[dict]:
-    """What the source shows for the interval at the time the demo extracts it."""
-    start = day_start(day)
-    if source == "product_usage":
-        return seed.product_usage_rows(tenant, day)
-    clock = start + dt.timedelta(days=1, minutes=5)
-    since, before = start - OVERLAP, start + dt.timedelta(days=1)
-    rows = [r for d in seed.DEMO_DAYS for r in seed.seed_rows(source, tenant, d)]
-    return [
-        seed.public_record(r)
-        for r in rows
-        if seed.parse_timestamp(r["_arrived_at"]) <= clock and since <= seed.parse_timestamp(r["updated_at"]) < before
-    ]
-
-
-def bad_ids(source: str, tenant: str) -> set:
-    return {i for d in seed.DEMO_DAYS for i in seed.seed_manifest(source, tenant, d)["bad_rows"]}
-
-
-def oracle(source: str, tenant: str, day: str) -> dict:
-    pk = SOURCES[source]
-    rows = extracted_rows(source, tenant, day)
-    bad = bad_ids(source, tenant)
-    failing = [r for r in rows if r[pk] is None or r[pk] in bad]
-    passing = [r for r in rows if not (r[pk] is None or r[pk] in bad)]
-    unique = {r[pk] for r in passing}
-    return {
-        "extracted": len(rows),
-        "quarantined": len(failing),
-        "passed": len(unique),
-        "duplicates_dropped": len(passing) - len(unique),
-        "passing_rows": passing,
-    }
-
-
-def newest_versions(source: str, tenant: str, days: tuple[str, ...]) -> dict[str, str]:
-    pk = SOURCES[source]
-    newest: dict[str, str] = {}
-    for day in days:
-        for row in oracle(source, tenant, day)["passing_rows"]:
-            if row[pk] not in newest or row["updated_at"] > newest[row[pk]]:
-                newest[row[pk]] = row["updated_at"]
-    return newest
 
 
 def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> None:
@@ -86,7 +34,9 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
                 assert harness.count(f"quarantine.{source}", tenant, day) == expected["quarantined"]
                 label = f"{day.replace('-', '')}T000000Z_{(day_start(day) + dt.timedelta(days=1)).strftime('%Y%m%d')}T000000Z"
                 raw = harness.objects(f"tenants/{tenant}/raw/{source}/interval={label}/")
-                assert any(k.endswith("_manifest.json") for k in raw) and any(k.endswith(".parquet") for k in raw)
+                assert any(k.endswith("_manifest.json") for k in raw) and any(
+                    k.endswith(".parquet") for k in raw
+                )
                 assert len(harness.objects(f"tenants/{tenant}/quarantine/{source}/interval={label}/")) == 1
 
     for source, pk in SOURCES.items():
@@ -99,7 +49,9 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
                     [tenant],
                 )
             )
-            assert curated == newest, f"{source}/{tenant}: curated must hold exactly the newest passing versions"
+            assert curated == newest, (
+                f"{source}/{tenant}: curated must hold exactly the newest passing versions"
+            )
 
     out_of_order = seed.seed_manifest("deals", "acme", "2026-11-01")["out_of_order"]
     assert out_of_order, "the seed must hold an out-of-order late record"
@@ -108,7 +60,12 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
 
     before = {
         "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
+        "quarantine": {
+            s: harness.sql(
+                f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
+            )
+            for s in SOURCES
+        },
         "objects": harness.objects(),
     }
     for source in SOURCES:
@@ -116,7 +73,12 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
         assert harness.run(source, days[0]).state == "success"
     after = {
         "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {s: harness.sql(f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL") for s in SOURCES},
+        "quarantine": {
+            s: harness.sql(
+                f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
+            )
+            for s in SOURCES
+        },
         "objects": harness.objects(),
     }
     assert after == before, "a rerun of the same intervals must change nothing"

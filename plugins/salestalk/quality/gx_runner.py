@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from salestalk.quality.suite import EXPECTATIONS_DIR, GX_ROOT, Suite, resolve_suite
+from salestalk.quality.suite import GX_ROOT, Suite, resolve_suite
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -64,12 +64,12 @@ class GxOutcome:
     run_name: str | None = None
 
 
-def gx_context(root: str | Path = GX_ROOT) -> FileDataContext:
+def gx_context(root: str | Path | None = None) -> FileDataContext:
     """File data context rooted at ``root`` (default: the repo's ``great_expectations/``), cached."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
-    root = Path(root).resolve()
+    root = Path(GX_ROOT if root is None else root).resolve()
     with _lock:
         context = _contexts.get(root)
         if context is None:
@@ -297,7 +297,7 @@ def _build_docs(
         expectation_suite_identifier=suite_id,
     )
     resources: list[Any] = [result_id]
-    if (EXPECTATIONS_DIR / f"{suite.name}.json").is_file():
+    if (Path(context.root_directory) / "expectations" / f"{suite.name}.json").is_file():
         resources.append(suite_id)
     urls = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
     return Path(unquote(urlparse(urls[DOCS_SITE]).path))

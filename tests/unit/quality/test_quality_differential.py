@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from salestalk.quality import sql
-from salestalk.quality.suite import Suite, load_suite, suite_path
+from salestalk.quality.suite import Suite, load_suite, parse_suite, suite_path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -197,11 +197,15 @@ OTHER_SOURCES = {
         "rep_email": st.one_of(st.none(), text),
         "duration_seconds": mostly(
             st.one_of(st.sampled_from([0, 14_400]), st.integers(0, 14_400)),
-            st.one_of(st.none(), st.sampled_from([-1, 14_401]), st.integers(min_value=-(2**40), max_value=2**40)),
+            st.one_of(
+                st.none(), st.sampled_from([-1, 14_401]), st.integers(min_value=-(2**40), max_value=2**40)
+            ),
         ),
         "sentiment": mostly(
             st.one_of(st.sampled_from([-1.0, 1.0, -0.0]), st.floats(-1, 1)),
-            st.one_of(st.none(), st.sampled_from([-1.0000001, 1.0000001, float("nan"), float("inf")]), st.floats()),
+            st.one_of(
+                st.none(), st.sampled_from([-1.0000001, 1.0000001, float("nan"), float("inf")]), st.floats()
+            ),
         ),
         "call_date": st.one_of(st.none(), st.dates()),
         "updated_at": mostly(st.datetimes(timezones=st.just(dt.UTC)), st.none()),
@@ -223,18 +227,20 @@ OTHER_SOURCES = {
 }
 
 
+INTEGER_COLUMNS = {"duration_seconds", "event_count"}
+
+
 def typed_frame(columns: dict[str, list]) -> pd.DataFrame:
-    """pandas 3 dtypes as an extract would have them: str, nullable Int64, float64, dates, UTC timestamps."""
+    """Dtypes as an extract has them: str, nullable Int64, float64, date objects, UTC timestamps."""
     out = {"_row_num": pd.Series(range(len(next(iter(columns.values())))), dtype="int64")}
     for name, values in columns.items():
-        non_null = [v for v in values if v is not None]
         if name == "updated_at":
             out[name] = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
         elif name.endswith("_date"):
             out[name] = pd.Series(values, dtype="object")
-        elif non_null and all(isinstance(v, int) for v in non_null):
+        elif name in INTEGER_COLUMNS:
             out[name] = pd.Series(values, dtype="Int64")
-        elif name in ("sentiment",):
+        elif name == "sentiment":
             out[name] = pd.Series(values, dtype="float64")
         else:
             out[name] = pd.Series(values, dtype="str")
@@ -253,3 +259,55 @@ def test_other_suites_sql_verdicts_equal_gx_verdicts(gx_row_verdicts, source: st
         assert sql_verdicts(df, suite) == gx_row_verdicts(df, suite)
 
     check()
+
+
+EVERY_ROW_RULE = parse_suite(
+    {
+        "name": "every_row_rule",
+        "expectations": [
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "s"}},
+            {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "s", "value_set": ["a", "", "é"]}},
+            {"type": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "s", "min_value": 1, "max_value": 3}},
+            {"type": "expect_column_value_lengths_to_be_between",
+             "kwargs": {"column": "s", "min_value": 1, "max_value": 3, "strict_min": True, "strict_max": True}},
+            {"type": "expect_column_value_lengths_to_equal", "kwargs": {"column": "s", "value": 2}},
+            {"type": "expect_column_values_to_not_match_regex", "kwargs": {"column": "s", "regex": r"\d|\s$"}},
+            {"type": "expect_column_values_to_be_null", "kwargs": {"column": "t"}},
+            {"type": "expect_column_values_to_be_between",
+             "kwargs": {"column": "x", "min_value": -1, "max_value": 1, "strict_min": True, "strict_max": True}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "x"}},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "x", "value_set": [0, 0.5, -1]}},
+        ],
+    },
+    source="every_row_rule",
+)  # fmt: skip
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(
+                st.none(),
+                st.sampled_from(["a", "ab", "abc", "abcd", "", "é", "e\u0301", "1", "a ", "a\n"]),
+                text,
+            ),
+            st.one_of(st.none(), text),
+            st.one_of(
+                st.none(), st.sampled_from([-1.0, -0.5, 0.0, -0.0, 0.5, 1.0, float("nan")]), st.floats()
+            ),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_every_supported_row_rule_agrees_with_gx(gx_row_verdicts, rows: list[tuple]) -> None:
+    df = pd.DataFrame(
+        {
+            "_row_num": pd.Series(range(len(rows)), dtype="int64"),
+            "s": pd.Series([r[0] for r in rows], dtype="str"),
+            "t": pd.Series([r[1] for r in rows], dtype="str"),
+            "x": pd.Series([r[2] for r in rows], dtype="float64"),
+        }
+    )
+    assert sql_verdicts(df, EVERY_ROW_RULE) == gx_row_verdicts(df, EVERY_ROW_RULE)

@@ -196,6 +196,24 @@ def test_build_docs_writes_index_and_leaves_checked_in_files_alone(gx_runner) ->
     assert checked_in_state() == before
 
 
+def test_fresh_checkout_gets_no_scaffolding_outside_uncommitted(gx_runner, tmp_path, monkeypatch) -> None:
+    root = tmp_path / "great_expectations"
+    shutil.copytree(GX_ROOT, root, ignore=shutil.ignore_patterns("uncommitted"))
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    monkeypatch.setattr(gx_runner, "GX_ROOT", root)
+
+    outcome = gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="fresh")
+
+    assert outcome.docs_index == root / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert outcome.docs_index.is_file()
+    after = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.relative_to(root).parts[0] != "uncommitted"
+    )
+    assert after == before
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in digests} == digests
+
+
 def test_keys_normalise_numpy_and_missing_values(gx_runner) -> None:
     df = pd.DataFrame(
         {"k": np.array([1, 2, 3], dtype="int64"), "v": pd.Series([None, "a", None], dtype="str")}

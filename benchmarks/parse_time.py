@@ -1,0 +1,551 @@
+"""Parse-time benchmark: how long Airflow's DagBag takes to build N source DAGs.
+
+For N synthetic copies of include/sources/deals.yaml (bench_0001, bench_0002, ...), it times three ways of
+building the same DAGs:
+
+* ours: a copy of dags/sources.py (salestalk.dagfactory: libyaml CSafeLoader + pydantic validation);
+* dag-factory 1.1.0 on equivalent YAML (one file per DAG, 5 chained tasks), installed once into a
+  throwaway venv under benchmarks/.venvs/ (git-ignored by the .gitignore uv writes into it);
+* a hand-written DAG file looping over an in-file dict (same DAG shape as ours, no YAML, no validation);
+
+plus one DAG built under get_parsing_context() at the largest N. Every figure is the median of --repeats
+fresh processes, each timing only ``DagBag(dag_folder=...)`` after the same ``import airflow.sdk`` warm-up.
+The table is printed and written to benchmarks/results/parse_time.md. Exit code is 0 even when a target
+is missed: these are figures, not tests.
+
+Run:  .venv/bin/python benchmarks/parse_time.py [--sizes 10,100,500] [--repeats 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCES_DIR = REPO_ROOT / "include" / "sources"
+TEMPLATE_SOURCE = SOURCES_DIR / "deals.yaml"
+RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "parse_time.md"
+AIRFLOW_VERSION = "3.3.2"
+DAG_FACTORY_VERSION = "1.1.0"
+DAG_FACTORY_VENV = REPO_ROOT / "benchmarks" / ".venvs" / f"dag-factory-{DAG_FACTORY_VERSION}"
+STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
+MARKER = "PARSE_TIME_RESULT "
+DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"  # as in salestalk.dagfactory
+RUN_TIMEOUT_SECONDS = 600
+
+OURS, DAG_FACTORY, DICT_LOOP = "ours", f"dag-factory {DAG_FACTORY_VERSION}", "dict loop"
+TARGET_VS_DAG_FACTORY = 3.0
+TARGET_VS_DICT_LOOP = 1.3
+TARGET_SINGLE_DAG_SECONDS = 0.050
+TARGET_N = 500
+
+
+# --------------------------------------------------------------------------- worker (fresh process)
+
+
+def run_worker(dags_folder: str) -> None:
+    """Time DagBag construction only; print one JSON line. Runs in the candidate's own interpreter."""
+    import airflow.sdk  # noqa: F401 - the same warm-up for every candidate
+    from airflow.dag_processing.dagbag import DagBag
+
+    start = time.perf_counter()
+    bag = DagBag(dag_folder=dags_folder)
+    seconds = time.perf_counter() - start
+    errors = {path: str(err)[-800:] for path, err in bag.import_errors.items()}
+    print(MARKER + json.dumps({"seconds": seconds, "dag_ids": sorted(bag.dags), "errors": errors}), flush=True)
+
+
+# --------------------------------------------------------------------------- synthetic inputs
+
+
+def bench_names(n: int) -> list[str]:
+    return [f"bench_{i:04d}" for i in range(1, n + 1)]
+
+
+def template_config() -> dict:
+    """deals.yaml merged over _defaults.yaml, the way salestalk's loader sees it."""
+    import yaml
+
+    defaults = yaml.safe_load((SOURCES_DIR / "_defaults.yaml").read_text())
+    source = yaml.safe_load(TEMPLATE_SOURCE.read_text())
+    return {**defaults, **source}
+
+
+def write_our_sources(folder: Path, names: list[str]) -> None:
+    """The real _defaults.yaml plus one deals.yaml-style file per name (expectation_suite stays `deals`)."""
+    folder.mkdir(parents=True)
+    shutil.copy(SOURCES_DIR / "_defaults.yaml", folder / "_defaults.yaml")
+    text = TEMPLATE_SOURCE.read_text()
+    for name in names:
+        renamed, count = re.subn(r"(?m)^name:.*$", f"name: {name}", text)
+        if count != 1:
+            raise SystemExit(f"{TEMPLATE_SOURCE}: expected exactly one top-level `name:` line")
+        (folder / f"{name}.yaml").write_text(renamed)
+
+
+def write_ours(dags: Path) -> None:
+    dags.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "dags" / "sources.py", dags / "sources.py")
+
+
+def dag_factory_defaults(cfg: dict) -> dict:
+    def delta(**kwargs: int) -> dict:
+        return {"__type__": "datetime.timedelta", **kwargs}
+
+    return {
+        "default_args": {
+            "owner": cfg["owner"],
+            "retries": cfg["retries"],
+            "retry_delay": delta(seconds=cfg["retry_delay_seconds"]),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": delta(seconds=cfg["max_retry_delay_seconds"]),
+            "execution_timeout": delta(minutes=cfg["execution_timeout_minutes"]),
+        },
+        "start_date": cfg["start_date"],
+        "catchup": cfg["catchup"],
+        "max_active_runs": cfg["max_active_runs"],
+        "render_template_as_native_obj": False,
+    }
+
+
+def dag_factory_dag(cfg: dict, name: str) -> dict:
+    tasks = []
+    for i, step in enumerate(STEPS):
+        spec = {
+            "task_id": step,
+            "decorator": "airflow.sdk.task",
+            "python_callable": "salestalk.tasks.run_step",
+            "step": step,
+            "source_name": name,
+            "tenant": cfg["tenants"][0],
+        }
+        if i:
+            spec["dependencies"] = [STEPS[i - 1]]
+        tasks.append(spec)
+    return {
+        f"source_{name}": {
+            "description": cfg["description"],
+            "schedule": cfg["schedule"],
+            "tags": sorted({"source", cfg["extract"]["kind"], *cfg["tags"]}),
+            "default_args": {"owner": cfg["owner"]},
+            "tasks": tasks,
+        }
+    }
+
+
+def write_dag_factory(dags: Path, configs: Path, names: list[str], cfg: dict) -> None:
+    """defaults.yml + one YAML file per DAG, loaded by dag-factory's documented entry point."""
+    import yaml
+
+    configs.mkdir(parents=True)
+    (configs / "defaults.yml").write_text(yaml.safe_dump(dag_factory_defaults(cfg), sort_keys=False))
+    for name in names:
+        (configs / f"{name}.yml").write_text(yaml.safe_dump(dag_factory_dag(cfg, name), sort_keys=False))
+    dags.mkdir(parents=True)
+    (dags / "dag_factory_sources.py").write_text(
+        '"""Airflow DAGs from YAML via dag-factory (benchmark candidate)."""\n\n'
+        "from dagfactory import load_yaml_dags\n\n"
+        f"load_yaml_dags(globals_dict=globals(), dags_folder={str(configs)!r}, "
+        f"defaults_config_path={str(configs)!r})\n"
+    )
+
+
+DICT_LOOP_TEMPLATE = '''"""Baseline Airflow DAG file: source DAGs from an in-file dict; no YAML, no validation."""
+
+import datetime as dt
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, task, task_group
+
+from salestalk import tasks
+
+STEPS = {steps!r}
+SOURCES = {sources!r}
+
+
+def build(name, s):
+    default_args = {{
+        "owner": s["owner"],
+        "retries": s["retries"],
+        "retry_delay": dt.timedelta(seconds=s["retry_delay_seconds"]),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(seconds=s["max_retry_delay_seconds"]),
+        "execution_timeout": dt.timedelta(minutes=s["execution_timeout_minutes"]),
+    }}
+    with DAG(
+        dag_id="source_" + name,
+        description=s["description"],
+        schedule=CronDataIntervalTimetable(s["schedule"], timezone="UTC"),
+        start_date=dt.datetime.fromisoformat(s["start_date"]).replace(tzinfo=dt.UTC),
+        catchup=s["catchup"],
+        max_active_runs=s["max_active_runs"],
+        default_args=default_args,
+        tags=s["tags"],
+        owner_links={{s["owner"]: s["oncall_url"], "runbook": s["runbook_url"]}},
+        doc_md=f"# {{name}}\\n{{s['description']}}\\n\\n| Owner | {{s['owner']}} |\\n| Tenants | {{', '.join(s['tenants'])}} |",
+        render_template_as_native_obj=False,
+    ):
+
+        @task_group(group_id="tenant")
+        def per_tenant(tenant):
+            results = None
+            for step in STEPS:
+                step_task = task(tasks.run_step, task_id=step, map_index_template="{{{{ tenant_label }}}}")
+                results = step_task(step=step, source_name=name, tenant=tenant, upstream=results)
+
+        report = task(tasks.report, task_id="report", trigger_rule=TriggerRule.ALL_DONE)
+        per_tenant.expand(tenant=list(s["tenants"])) >> report(source_name=name)
+
+
+for _name, _source in SOURCES.items():
+    build(_name, _source)
+'''
+
+
+def dict_loop_entry(cfg: dict) -> dict:
+    keys = ("description", "owner", "schedule", "catchup", "max_active_runs", "retries")
+    keys += ("retry_delay_seconds", "max_retry_delay_seconds", "execution_timeout_minutes")
+    runbook = cfg["runbook"]
+    return {
+        **{key: cfg[key] for key in keys},
+        "runbook_url": runbook if runbook.startswith("http") else DOCS_BASE_URL + runbook,
+        "start_date": str(cfg["start_date"]),
+        "tags": sorted({"source", cfg["extract"]["kind"], *cfg["tags"]}),
+        "tenants": list(cfg["tenants"]),
+        "oncall_url": cfg["oncall"]["url"],
+    }
+
+
+def write_dict_loop(dags: Path, names: list[str], cfg: dict) -> None:
+    dags.mkdir(parents=True)
+    entry = dict_loop_entry(cfg)
+    sources = {name: dict(entry) for name in names}
+    (dags / "dict_loop.py").write_text(DICT_LOOP_TEMPLATE.format(steps=STEPS, sources=sources))
+
+
+# --------------------------------------------------------------------------- dag-factory venv
+
+
+def uv_binary() -> str | None:
+    local = Path(sys.executable).parent / "uv"
+    return str(local) if local.exists() else shutil.which("uv")
+
+
+def venv_versions(python: Path) -> tuple[str, str] | None:
+    code = "import importlib.metadata as m; print(m.version('apache-airflow'), m.version('dag-factory'))"
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    airflow, dagfactory = out.stdout.split()
+    return airflow, dagfactory
+
+
+def install_dag_factory(uv: str, venv: Path) -> str | None:
+    """Create the throwaway venv; return None on success, else what went wrong."""
+    python = venv / "bin" / "python"
+    packages = [f"apache-airflow=={AIRFLOW_VERSION}", f"dag-factory=={DAG_FACTORY_VERSION}"]
+    shutil.rmtree(venv, ignore_errors=True)
+    steps = [
+        [uv, "venv", "--quiet", "--python", "3.11", str(venv)],
+        [uv, "pip", "install", "--quiet", "--python", str(python), *packages],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+        if proc.returncode:
+            return f"`{' '.join(cmd[:3])} ...` failed: {(proc.stderr or proc.stdout).strip()[-1500:]}"
+    return None
+
+
+def dag_factory_python() -> tuple[Path | None, str]:
+    """The throwaway venv's interpreter (reused when it already holds the right versions), or why not."""
+    python = DAG_FACTORY_VENV / "bin" / "python"
+    wanted = (AIRFLOW_VERSION, DAG_FACTORY_VERSION)
+    if python.exists() and venv_versions(python) == wanted:
+        return python, f"reusing {DAG_FACTORY_VENV.relative_to(REPO_ROOT)}"
+    uv = uv_binary()
+    if uv is None:
+        return None, "uv not found next to this interpreter or on PATH"
+    print(f"installing apache-airflow=={AIRFLOW_VERSION} dag-factory=={DAG_FACTORY_VERSION} "
+          f"into {DAG_FACTORY_VENV.relative_to(REPO_ROOT)} (one-time) ...", flush=True)
+    started = time.perf_counter()
+    problem = install_dag_factory(uv, DAG_FACTORY_VENV)
+    if problem:
+        return None, problem
+    if venv_versions(python) != wanted:
+        return None, f"venv does not report versions {wanted}"
+    return python, f"installed in {time.perf_counter() - started:.0f}s"
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Candidate:
+    label: str
+    python: Path
+    dags: Path
+
+
+@dataclass
+class Runs:
+    seconds: list[float] = field(default_factory=list)
+    dag_counts: list[int] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds and not self.problem else None
+
+
+def child_env(work: Path, dags: Path, sources: Path, parsing_dag_id: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "SALESTALK_"))}
+    env.pop("PYTHONPATH", None)
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+        "AIRFLOW_HOME": str(work / "airflow_home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(work / "no_plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{work / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+        "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False",
+        "DO_NOT_TRACK": "1",
+        "SCARF_NO_ANALYTICS": "true",
+        "GX_ANALYTICS_ENABLED": "false",
+        "PYTHONWARNINGS": "ignore",
+        "SALESTALK_SOURCES_DIR": str(sources),
+    })
+    if parsing_dag_id:
+        env["_AIRFLOW_PARSING_CONTEXT_DAG_ID"] = parsing_dag_id
+    return env
+
+
+def run_once(candidate: Candidate, env: dict[str, str]) -> dict:
+    cmd = [str(candidate.python), str(Path(__file__).resolve()), "--worker", str(candidate.dags)]
+    try:
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"problem": f"timed out after {RUN_TIMEOUT_SECONDS}s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARKER)]
+    if proc.returncode or not lines:
+        return {"problem": f"worker exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-1500:]}"}
+    return json.loads(lines[-1].removeprefix(MARKER))
+
+
+def record(runs: Runs, result: dict, expected: int) -> None:
+    if "problem" in result:
+        runs.problem = result["problem"]
+        return
+    if result["errors"] or len(result["dag_ids"]) != expected:
+        detail = "; ".join(f"{Path(p).name}: {e}" for p, e in result["errors"].items())
+        runs.problem = f"built {len(result['dag_ids'])} DAG(s), expected {expected}. {detail}".strip()
+    runs.seconds.append(result["seconds"])
+    runs.dag_counts.append(len(result["dag_ids"]))
+
+
+def measure(candidates: list[Candidate], env_for, expected: int, repeats: int) -> dict[str, Runs]:
+    """Round-robin over candidates for each repeat so drift hits them all alike; skip a broken one."""
+    runs = {c.label: Runs() for c in candidates}
+    for _ in range(repeats):
+        for candidate in candidates:
+            if runs[candidate.label].problem:
+                continue
+            record(runs[candidate.label], run_once(candidate, env_for(candidate)), expected)
+    return runs
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def fmt_seconds(runs: Runs | None) -> str:
+    if runs is None:
+        return "n/a"
+    return "failed" if runs.median is None else f"{runs.median:.3f}"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator and denominator else None
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def table(results: dict[int, dict[str, Runs]]) -> list[str]:
+    lines = [
+        f"| N | ours (s) | {DAG_FACTORY} (s) | dict loop (s) | ours vs dag-factory (×) | ours vs dict loop (×) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, runs in results.items():
+        ours, factory, loop = runs.get(OURS), runs.get(DAG_FACTORY), runs.get(DICT_LOOP)
+        speedup = ratio(factory and factory.median, ours and ours.median)
+        overhead = ratio(ours and ours.median, loop and loop.median)
+        cells = [str(n), fmt_seconds(ours), fmt_seconds(factory), fmt_seconds(loop)]
+        lines.append("| " + " | ".join([*cells, fmt_ratio(speedup), fmt_ratio(overhead)]) + " |")
+    return lines
+
+
+def verdict(ok: bool | None, text: str) -> str:
+    return f"{'SKIP' if ok is None else 'PASS' if ok else 'FAIL'}: {text}"
+
+
+def verdicts(results: dict[int, dict[str, Runs]], single: Runs, factory_note: str) -> list[str]:
+    at = results.get(TARGET_N, {})
+    ours, factory, loop = (at.get(k) for k in (OURS, DAG_FACTORY, DICT_LOOP))
+    speedup = ratio(factory and factory.median, ours and ours.median)
+    overhead = ratio(ours and ours.median, loop and loop.median)
+    why_skip = f" (N={TARGET_N} not measured)" if not at else ""
+    factory_skip = why_skip or ("" if speedup is not None else f" ({factory_note})")
+    return [
+        verdict(
+            None if speedup is None else speedup >= TARGET_VS_DAG_FACTORY,
+            f"N={TARGET_N}: ours at least {TARGET_VS_DAG_FACTORY:g}× faster than {DAG_FACTORY}"
+            + (f" — got {speedup:.2f}×" if speedup is not None else factory_skip),
+        ),
+        verdict(
+            None if overhead is None else overhead <= TARGET_VS_DICT_LOOP,
+            f"N={TARGET_N}: ours within {TARGET_VS_DICT_LOOP:g}× of the dict loop"
+            + (f" — got {overhead:.2f}×" if overhead is not None else why_skip),
+        ),
+        verdict(
+            None if single.median is None else single.median < TARGET_SINGLE_DAG_SECONDS,
+            f"single DAG under get_parsing_context() builds in under {TARGET_SINGLE_DAG_SECONDS * 1000:.0f} ms"
+            + (f" — got {single.median * 1000:.1f} ms" if single.median is not None else ""),
+        ),
+    ]
+
+
+def single_line(n: int, dag_id: str, single: Runs, repeats: int) -> str:
+    if single.median is None:
+        return f"Single DAG at N={n} ({dag_id}) under get_parsing_context(): failed: {single.problem}"
+    built = set(single.dag_counts)
+    check = "1 DAG built ✓" if built == {1} else f"DAGs built: {sorted(built)} ✗ (expected 1)"
+    return (
+        f"Single DAG at N={n} (`{dag_id}`) under get_parsing_context(): "
+        f"{single.median * 1000:.1f} ms (median of {repeats}), {check}"
+    )
+
+
+def problems(results: dict[int, dict[str, Runs]], single: Runs) -> list[str]:
+    found = [f"{label} at N={n}: {r.problem}" for n, runs in results.items() for label, r in runs.items()
+             if r.problem]
+    return found + ([f"single DAG: {single.problem}"] if single.problem else [])
+
+
+# --------------------------------------------------------------------------- main
+
+
+def candidates_for(work: Path, n: int, cfg: dict, factory_python: Path | None) -> list[Candidate]:
+    names = bench_names(n)
+    base = work / f"n{n}"
+    write_our_sources(base / "sources", names)
+    write_ours(base / "dags_ours")
+    write_dict_loop(base / "dags_dict_loop", names, cfg)
+    found = [Candidate(OURS, Path(sys.executable), base / "dags_ours")]
+    if factory_python is not None:
+        write_dag_factory(base / "dags_dag_factory", base / "dag_factory_yaml", names, cfg)
+        found.append(Candidate(DAG_FACTORY, factory_python, base / "dags_dag_factory"))
+    found.append(Candidate(DICT_LOOP, Path(sys.executable), base / "dags_dict_loop"))
+    return found
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,500", help="comma-separated numbers of sources")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="N=10 only, 1 repeat (smoke test)")
+    parser.add_argument("--worker", metavar="DAGS_FOLDER", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats = "10", 1
+    args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if not args.sizes or min(args.sizes) < 1 or args.repeats < 1:
+        parser.error("--sizes must list positive numbers and --repeats must be >= 1")
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> list[str]:
+    started = time.perf_counter()
+    factory_python, factory_note = dag_factory_python()
+    print(f"{DAG_FACTORY}: {factory_note if factory_python else 'UNAVAILABLE - ' + factory_note}", flush=True)
+    cfg = template_config()
+    results: dict[int, dict[str, Runs]] = {}
+    with tempfile.TemporaryDirectory(prefix="salestalk-parse-time-") as tmp:
+        work = Path(tmp)
+        (work / "no_plugins").mkdir()
+        for n in args.sizes:
+            candidates = candidates_for(work, n, cfg, factory_python)
+            sources = work / f"n{n}" / "sources"
+            results[n] = measure(
+                candidates, lambda c, s=sources: child_env(work, c.dags, s, None), n, args.repeats
+            )
+            print(f"N={n}: " + ", ".join(f"{k} {fmt_seconds(r)}" for k, r in results[n].items()), flush=True)
+            if factory_python and results[n][DAG_FACTORY].problem:
+                factory_note = f"failed on Airflow {AIRFLOW_VERSION}: {results[n][DAG_FACTORY].problem[:300]}"
+                print(f"{DAG_FACTORY}: {factory_note}; skipping it from now on", flush=True)
+                factory_python = None
+        n_single = max(args.sizes)
+        dag_id = f"source_bench_{max(1, n_single // 2):04d}"
+        ours = Candidate(OURS, Path(sys.executable), work / f"n{n_single}" / "dags_ours")
+        sources = work / f"n{n_single}" / "sources"
+        single = measure([ours], lambda c: child_env(work, c.dags, sources, dag_id), 1, args.repeats)[OURS]
+    wall = time.perf_counter() - started
+    return report(args, results, single, n_single, dag_id, factory_note, wall)
+
+
+def report(args, results, single, n_single, dag_id, factory_note, wall) -> list[str]:
+    header = [
+        "# Parse time (DagBag construction, fresh process per run)",
+        "",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · Python {platform.python_version()} · "
+        f"Airflow {AIRFLOW_VERSION} · {os.cpu_count()} CPU(s) · median of {args.repeats} run(s) · "
+        f"sizes {','.join(map(str, args.sizes))}",
+        "",
+    ]
+    legend = [
+        "",
+        "ours vs dag-factory = dag-factory time ÷ ours (higher is better); "
+        "ours vs dict loop = ours ÷ dict-loop time (lower is better).",
+        "",
+        single_line(n_single, dag_id, single, args.repeats),
+        "",
+        *verdicts(results, single, factory_note),
+    ]
+    notes = problems(results, single)
+    if notes:
+        legend += ["", "Problems:", *[f"- {p}" for p in notes]]
+    legend += ["", f"Whole run: {wall:.0f} s wall."]
+    return header + table(results) + legend
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args.worker)
+        return 0
+    lines = benchmark(args)
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(text)
+    print(f"written to {RESULTS_FILE.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
