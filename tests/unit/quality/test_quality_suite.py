@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -198,3 +201,14 @@ def test_resolve_suite_accepts_name_path_or_suite(tmp_path: Path) -> None:
     assert resolve_suite(by_name) is by_name
     assert resolve_suite(suite_path("calls")) == by_name
     assert resolve_suite(str(suite_path("calls"))) == by_name
+
+
+def test_quality_modules_import_nothing_heavy() -> None:
+    code = (
+        "import sys, json\n"
+        "import salestalk.quality.suite, salestalk.quality.sql, salestalk.quality.regex, salestalk.quality.gx_runner\n"
+        "print(json.dumps([m for m in ('great_expectations', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout) == []
