@@ -30,7 +30,9 @@ def status(args: argparse.Namespace) -> int:
     if args.source not in loaded.configs:
         print(f"unknown or invalid source {args.source!r}", file=sys.stderr)
         return 2
-    summaries = batch_summaries(DuckDBWarehouse(get_settings().duckdb_path), loaded.configs[args.source], args.interval)
+    summaries = batch_summaries(
+        DuckDBWarehouse(get_settings().duckdb_path), loaded.configs[args.source], args.interval
+    )
     print(format_table(summaries))
     for summary in summaries:
         if summary.get("problem"):

@@ -83,5 +83,12 @@ def format_table(summaries: list[dict[str, Any]], leading: tuple[str, ...] = ("t
     headers = [*leading, *COLUMNS]
     rows = [[("-" if s.get(h) is None else str(s.get(h))) for h in headers] for s in summaries]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i >= len(leading) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(width) if i >= len(leading) else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded)
+
     return "\n".join([line(headers), *(line(r) for r in rows)])

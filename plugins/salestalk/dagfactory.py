@@ -34,26 +34,28 @@ def doc_md(source: SourceConfig) -> str:
         if extract.kind == "rest_api"
         else f"files `tenants/{{tenant}}/{extract.prefix_pattern}` ({extract.format})"
     )
-    return "\n".join([
-        f"# {source.name}",
-        source.description,
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Owner | {source.owner} |",
-        f"| On-call | {source.oncall.team}: {source.oncall.contact} ([rota]({source.oncall.url})) |",
-        f"| Tenants | {', '.join(source.tenants)} |",
-        f"| Schedule | `{source.schedule}` (UTC data intervals), catchup {'on' if source.catchup else 'off'} |",
-        f"| Extract | {where} |",
-        f"| Primary key | {', '.join(source.table_schema.primary_key)} |",
-        f"| Freshness target | {source.freshness_target_minutes} min |",
-        f"| Quality gate | hold publish above {source.quarantine.max_error_rate:.2%} failing rows; "
-        f"table-level failure: {source.quarantine.on_table_failure} |",
-        f"| Suite | `great_expectations/expectations/{source.expectation_suite}.json` |",
-        f"| Runbook | [{source.runbook}]({runbook_url(source)}) |",
-        "",
-        "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
-    ])
+    return "\n".join(
+        [
+            f"# {source.name}",
+            source.description,
+            "",
+            "| | |",
+            "|---|---|",
+            f"| Owner | {source.owner} |",
+            f"| On-call | {source.oncall.team}: {source.oncall.contact} ([rota]({source.oncall.url})) |",
+            f"| Tenants | {', '.join(source.tenants)} |",
+            f"| Schedule | `{source.schedule}` (UTC data intervals), catchup {'on' if source.catchup else 'off'} |",
+            f"| Extract | {where} |",
+            f"| Primary key | {', '.join(source.table_schema.primary_key)} |",
+            f"| Freshness target | {source.freshness_target_minutes} min |",
+            f"| Quality gate | hold publish above {source.quarantine.max_error_rate:.2%} failing rows; "
+            f"table-level failure: {source.quarantine.on_table_failure} |",
+            f"| Suite | `great_expectations/expectations/{source.expectation_suite}.json` |",
+            f"| Runbook | [{source.runbook}]({runbook_url(source)}) |",
+            "",
+            "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
+        ]
+    )
 
 
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:

@@ -75,7 +75,9 @@ def warehouse_overview(duckdb_path) -> list[tuple]:
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema IN ('staging', 'quarantine', 'curated') ORDER BY table_name, table_schema"
         ).fetchall()
-        return [(f"{s}.{t}", con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+        return [
+            (f"{s}.{t}", con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]) for s, t in tables
+        ]
     finally:
         con.close()
 

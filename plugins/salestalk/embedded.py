@@ -27,12 +27,14 @@ class EmbeddedStack:
     def connection_env(self) -> dict[str, str]:
         """The Airflow connections that point the pipelines at this stack."""
         return {
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"endpoint_url": self.moto_url, "region_name": AWS_REGION},
-            }),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": self.moto_url, "region_name": AWS_REGION},
+                }
+            ),
             "AIRFLOW_CONN_SALESTALK_SOURCE_API": json.dumps({"conn_type": "http", "host": self.api_url}),
             "AWS_DEFAULT_REGION": AWS_REGION,
         }

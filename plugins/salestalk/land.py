@@ -135,7 +135,9 @@ def land_records(
             for name in record:
                 manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + 1
             cursor_value = record.get(cursor_column)
-            if isinstance(cursor_value, str) and (manifest.max_cursor is None or cursor_value > manifest.max_cursor):
+            if isinstance(cursor_value, str) and (
+                manifest.max_cursor is None or cursor_value > manifest.max_cursor
+            ):
                 manifest.max_cursor = cursor_value
             pending.append(record)
             if len(pending) >= chunk_rows:

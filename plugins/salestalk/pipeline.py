@@ -128,13 +128,20 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
     manifest = read_manifest(s3, batch)
     if manifest is None:
         raise MissingUpstream(f"no landed manifest for {batch.describe()}; run extract first")
-    staged = services.warehouse.replace_staging(source, batch, iter_raw_parts(s3, manifest), manifest.landed_at)
+    staged = services.warehouse.replace_staging(
+        source, batch, iter_raw_parts(s3, manifest), manifest.landed_at
+    )
     if staged != manifest.rows:
-        raise RuntimeError(f"staged {staged} rows but the manifest lists {manifest.rows} for {batch.describe()}")
+        raise RuntimeError(
+            f"staged {staged} rows but the manifest lists {manifest.rows} for {batch.describe()}"
+        )
     counts = {"staged": staged}
     with services.warehouse.connect() as con:
         services.warehouse.record_result(
-            con, batch, "load", {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows}
+            con,
+            batch,
+            "load",
+            {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows},
         )
     log.info("load_to_staging %s: %s", batch.describe(), counts)
     return counts
@@ -161,7 +168,9 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         wh.ensure_tables(con, source)
         load = wh.read_result(con, batch, "load")
         if load is None:
-            raise MissingUpstream(f"no staged rows recorded for {batch.describe()}; run load_to_staging first")
+            raise MissingUpstream(
+                f"no staged rows recorded for {batch.describe()}; run load_to_staging first"
+            )
         con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
         rule_sql, rule_params = quality_sql.row_failure_query(
             "batch_rows", suite, row_id_column="_record_num", columns=quality_sql.describe(con, "batch_rows")
@@ -171,8 +180,10 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             f"CASE WHEN {q(schema.cursor_column)} IS NULL THEN 'cursor_null' END], lambda x: x IS NOT NULL)"
         )
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {verdicts} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
-                    [batch.tenant, format_utc(batch.interval_start)])
+        con.execute(
+            f"DELETE FROM {verdicts} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
+            [batch.tenant, format_utc(batch.interval_start)],
+        )
         con.execute(
             f"INSERT INTO {verdicts} SELECT _tenant_id, _interval_start, _record_num, reasons FROM ("
             f"SELECT b._tenant_id, b._interval_start, b._record_num, "
@@ -204,7 +215,9 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         present = [c for c in schema.column_names if observed.get(c, 0) > 0]
         extra = sorted(c for c in observed if c not in schema.column_names and _safe_name(c))
         drift_columns = [q(c) for c in present] + [f"NULL::VARCHAR AS {q(c)}" for c in extra]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_observed AS SELECT {', '.join(drift_columns)} FROM batch_rows")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW batch_observed AS SELECT {', '.join(drift_columns)} FROM batch_rows"
+        )
         checks = quality_sql.table_checks(con, "batch_observed", suite)
         table_failures = [_describe_check(c) for c in checks if not c.success]
         passing = rows - failing
@@ -247,8 +260,10 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
             raise MissingUpstream(f"no validation result for {batch.describe()}; run validate first")
         con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {quarantine_table} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
-                    [batch.tenant, format_utc(batch.interval_start)])
+        con.execute(
+            f"DELETE FROM {quarantine_table} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
+            [batch.tenant, format_utc(batch.interval_start)],
+        )
         con.execute(
             f"INSERT INTO {quarantine_table} SELECT b.*, v.reasons, ? FROM batch_rows b JOIN {verdicts} v "
             "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "

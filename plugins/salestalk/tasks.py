@@ -100,5 +100,7 @@ def report(source_name: str) -> dict[str, Any]:
     log.info("batch counts for %s\n%s", source.dag_id, format_table(summaries))
     problems = [s["problem"] for s in summaries if s.get("problem")]
     if problems:
-        raise AirflowFailException(f"{len(problems)} tenant batch(es) did not publish cleanly: " + "; ".join(problems))
+        raise AirflowFailException(
+            f"{len(problems)} tenant batch(es) did not publish cleanly: " + "; ".join(problems)
+        )
     return {s["tenant"]: {k: v for k, v in s.items() if k != "tenant"} for s in summaries}

@@ -18,7 +18,13 @@ from salestalk.config.loader import SOURCES_DIR, source_files
 from salestalk.config.tags import TAG_VOCABULARY
 
 DAGS_DIR = REPO_ROOT / "dags"
-STEP_ORDER = ["tenant.extract", "tenant.load_to_staging", "tenant.validate", "tenant.quarantine", "tenant.publish"]
+STEP_ORDER = [
+    "tenant.extract",
+    "tenant.load_to_staging",
+    "tenant.validate",
+    "tenant.quarantine",
+    "tenant.publish",
+]
 
 
 def make_dagbag(dag_folder: Path = DAGS_DIR):
@@ -94,7 +100,7 @@ def test_a_broken_config_hides_no_other_dag(tmp_path: Path, monkeypatch) -> None
     bag = make_dagbag()
     assert set(bag.dag_ids) == expected_dag_ids() - {"source_calls"}
     assert len(bag.import_errors) == 1
-    (path, message), = bag.import_errors.items()
+    ((path, message),) = bag.import_errors.items()
     assert path.endswith("source_config_errors.py")
     assert "calls.yaml: extract.pagination.page_size: must be > 0 (got -5)" in message
 

@@ -91,9 +91,13 @@ def test_repeated_page_is_refetched_not_duplicated(harness) -> None:
 def test_late_records_are_extracted_and_published(harness) -> None:
     harness.api.set_faults({"mode": "late_records", "count": 5, "tenant": "acme"})
     assert harness.run("deals", DAY).state == "success"
-    late = harness.sql("SELECT count(*) FROM curated.deals WHERE _tenant_id = 'acme' AND deal_id LIKE 'LATE-%'")
+    late = harness.sql(
+        "SELECT count(*) FROM curated.deals WHERE _tenant_id = 'acme' AND deal_id LIKE 'LATE-%'"
+    )
     assert late == [(5,)]
-    assert harness.summaries("deals", DAY)["acme"]["extracted"] == oracle("deals", "acme", DAY)["extracted"] + 5
+    assert (
+        harness.summaries("deals", DAY)["acme"]["extracted"] == oracle("deals", "acme", DAY)["extracted"] + 5
+    )
     assert_matches_oracle(harness, HEALTHY[1:])
 
 

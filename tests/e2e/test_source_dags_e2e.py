@@ -20,7 +20,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
             assert outcome.state == "success", (source, day, outcome.failed_tasks)
 
     for day in days:
-        for source, pk in SOURCES.items():
+        for source in SOURCES:
             summaries = harness.summaries(source, day)
             for tenant in TENANTS:
                 expected = oracle(source, tenant, day)

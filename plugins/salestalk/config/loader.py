@@ -78,7 +78,7 @@ def display_path(path: Path) -> str:
 def _read_yaml(path: Path) -> dict:
     try:
         with path.open("rb") as fh:
-            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 - a CSafeLoader subclass
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"
@@ -119,8 +119,12 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        tagged = [m for m in candidates if getattr(m.model_fields.get("kind"), "annotation", None) is not None
-                  and part in getattr(m.model_fields["kind"].annotation, "__args__", ())]
+        tagged = [
+            m
+            for m in candidates
+            if getattr(m.model_fields.get("kind"), "annotation", None) is not None
+            and part in getattr(m.model_fields["kind"].annotation, "__args__", ())
+        ]
         if tagged:
             candidates = tagged
             continue
@@ -182,10 +186,12 @@ def load_defaults(folder: Path) -> dict:
     known = {f.alias or n for n, f in SourceConfig.model_fields.items()}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigErrors([
-            ConfigError(display_path(path), key, _reason({"type": "extra_forbidden", "loc": (key,)}))
-            for key in unknown
-        ])
+        raise ConfigErrors(
+            [
+                ConfigError(display_path(path), key, _reason({"type": "extra_forbidden", "loc": (key,)}))
+                for key in unknown
+            ]
+        )
     return data
 
 
@@ -208,7 +214,9 @@ def load_source(path: Path, defaults: dict | None = None) -> SourceConfig:
         raise ConfigErrors(errors) from None
     problems = []
     if config.name != path.stem:
-        problems.append(ConfigError(shown, "name", f"must match the file name {path.stem!r} (got {config.name!r})"))
+        problems.append(
+            ConfigError(shown, "name", f"must match the file name {path.stem!r} (got {config.name!r})")
+        )
     if not (SUITES_DIR / f"{config.expectation_suite}.json").is_file():
         problems.append(
             ConfigError(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-TAG_VOCABULARY: frozenset[str] = frozenset({
-    "source",
-    "rest_api",
-    "s3_files",
-    "events",
-    "crm",
-    "calls",
-    "billing",
-    "product",
-    "pii",
-    "tier-1",
-    "tier-2",
-    "demo",
-})
+TAG_VOCABULARY: frozenset[str] = frozenset(
+    {
+        "source",
+        "rest_api",
+        "s3_files",
+        "events",
+        "crm",
+        "calls",
+        "billing",
+        "product",
+        "pii",
+        "tier-1",
+        "tier-2",
+        "demo",
+    }
+)

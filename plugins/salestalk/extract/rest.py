@@ -144,14 +144,18 @@ class RestExtractor:
         page = 1
         previous_fingerprint: str | None = None
         while True:
-
             suspected: list[str] = []
 
-            def check(body: dict, expected: int = page, suspected: list[str] = suspected) -> None:
+            def check(
+                body: dict,
+                expected: int = page,
+                suspected: list[str] = suspected,
+                previous: str | None = previous_fingerprint,
+            ) -> None:
                 if body.get("page") not in (None, expected):
                     raise RepeatedPage(f"asked for page {expected}, got page {body.get('page')}")
                 fingerprint = _fingerprint(body["data"]) if body["data"] else None
-                if fingerprint and fingerprint == previous_fingerprint and fingerprint not in suspected:
+                if fingerprint and fingerprint == previous and fingerprint not in suspected:
                     # Re-ask once: a glitch goes away, while real repeated rows come back the same.
                     suspected.append(fingerprint)
                     raise RepeatedPage(f"page {expected} repeats page {expected - 1}")

@@ -63,7 +63,9 @@ def inbound_prefix_segments(prefix_pattern: str, ds: str) -> tuple[str, ...]:
     return tuple(s for s in prefix_pattern.format(ds=ds).split("/") if s)
 
 
-def file_pages(s3: TenantS3, prefix_pattern: str, ds: str, file_format: str) -> Iterator[list[dict[str, Any]]]:
+def file_pages(
+    s3: TenantS3, prefix_pattern: str, ds: str, file_format: str
+) -> Iterator[list[dict[str, Any]]]:
     """Pages of records from every file under the interval's prefix, in key order."""
     reader = READERS[file_format]
     for key in sorted(s3.list_keys(*inbound_prefix_segments(prefix_pattern, ds))):

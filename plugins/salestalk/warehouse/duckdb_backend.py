@@ -12,7 +12,7 @@ from salestalk.batch import format_utc
 from salestalk.warehouse.sqlparts import META_COLUMNS, column_definitions, q, staging_select, table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable
     from pathlib import Path
 
     import duckdb
@@ -38,7 +38,7 @@ class DuckDBWarehouse:
         self.lock_timeout_seconds = lock_timeout_seconds
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self) -> Generator[duckdb.DuckDBPyConnection, None, None]:
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,9 @@ class DuckDBWarehouse:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
         columns = column_definitions(source)
         meta = [f"{q(n)} {t}" for n, t in META_COLUMNS.items()]
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table('staging', source.name)} ({', '.join(columns + meta)})")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table('staging', source.name)} ({', '.join(columns + meta)})"
+        )
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table('quarantine', source.name)} "
             f"({', '.join([*columns, *meta, '_reasons VARCHAR[]', '_quarantined_run_id VARCHAR'])})"
@@ -88,13 +90,20 @@ class DuckDBWarehouse:
     ) -> int:
         """Atomically replace the batch's staging rows with the landed parts."""
         select = staging_select(source)
-        params = [batch.tenant, batch.run_id, format_utc(batch.interval_start), format_utc(batch.interval_end)]
+        params = [
+            batch.tenant,
+            batch.run_id,
+            format_utc(batch.interval_start),
+            format_utc(batch.interval_end),
+        ]
         staged = 0
         with self.connect() as con:
             self.ensure_tables(con, source)
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"DELETE FROM {table('staging', source.name)} WHERE {BATCH_FILTER}", batch_params(batch))
+                con.execute(
+                    f"DELETE FROM {table('staging', source.name)} WHERE {BATCH_FILTER}", batch_params(batch)
+                )
                 for part in parts:
                     con.register("raw_part", part)
                     con.execute(f"INSERT INTO {table('staging', source.name)} {select}", [*params, loaded_at])

@@ -58,7 +58,9 @@ def test_unknown_key_is_an_error_with_a_hint(sources: Path) -> None:
 
 def test_nested_unknown_key_names_the_path(sources: Path) -> None:
     edit(sources, "deals", lambda d: d["extract"]["pagination"].update(pagesize=10))
-    assert "deals.yaml: extract.pagination.pagesize: unknown key (did you mean 'page_size'?)" in only_error(sources)
+    assert "deals.yaml: extract.pagination.pagesize: unknown key (did you mean 'page_size'?)" in only_error(
+        sources
+    )
 
 
 def test_wrong_type(sources: Path) -> None:
@@ -80,7 +82,9 @@ def test_bad_enum(sources: Path) -> None:
 
 def test_bad_extract_kind(sources: Path) -> None:
     edit(sources, "deals", lambda d: d["extract"].update(kind="ftp"))
-    assert "deals.yaml: extract.kind: must be one of 'rest_api', 's3_files' (got 'ftp')" in only_error(sources)
+    assert "deals.yaml: extract.kind: must be one of 'rest_api', 's3_files' (got 'ftp')" in only_error(
+        sources
+    )
 
 
 def test_bad_cron(sources: Path) -> None:
@@ -110,8 +114,9 @@ def test_schema_references_must_exist(sources: Path) -> None:
 
 def test_missing_suite_file(sources: Path) -> None:
     edit(sources, "deals", lambda d: d.update(expectation_suite="no_such_suite"))
-    assert "deals.yaml: expectation_suite: no suite file great_expectations/expectations/no_such_suite.json" in (
-        only_error(sources)
+    assert (
+        "deals.yaml: expectation_suite: no suite file great_expectations/expectations/no_such_suite.json"
+        in (only_error(sources))
     )
 
 
@@ -164,7 +169,9 @@ def test_error_inherited_from_defaults_says_so(sources: Path) -> None:
     defaults.write_text(defaults.read_text().replace("retries: 3", "retries: 1"))
     result = load_sources(sources)
     assert len(result.errors) == 3
-    assert all("retries: must be >= 2 (got 1) (inherited from _defaults.yaml)" in str(e) for e in result.errors)
+    assert all(
+        "retries: must be >= 2 (got 1) (inherited from _defaults.yaml)" in str(e) for e in result.errors
+    )
 
 
 def test_unknown_key_in_defaults(sources: Path) -> None:

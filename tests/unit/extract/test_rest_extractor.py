@@ -41,7 +41,9 @@ class RecordingSleep:
 
 def make(server, *, style="cursor", page_size=50, rate=1000.0, timeout=5.0, attempts=4, tenant_path="deals"):
     sleep = RecordingSleep()
-    spec = RestSpec(server.url, f"/v1/tenants/{{tenant}}/{tenant_path}", style, page_size, rate, timeout, attempts)
+    spec = RestSpec(
+        server.url, f"/v1/tenants/{{tenant}}/{tenant_path}", style, page_size, rate, timeout, attempts
+    )
     return RestExtractor(requests.Session(), spec, sleep=sleep), sleep
 
 
@@ -89,7 +91,9 @@ def test_server_rate_limit_is_honoured_via_retry_after(api, baseline) -> None:
     api.api.set_rate_limit(4)
     extractor, _ = make(api, page_size=25, rate=1000)
     answered: list[tuple[float, int]] = []
-    extractor.session.hooks["response"].append(lambda r, **_: answered.append((time.monotonic(), r.status_code)))
+    extractor.session.hooks["response"].append(
+        lambda r, **_: answered.append((time.monotonic(), r.status_code))
+    )
     assert records(extractor) == baseline
     assert extractor.stats.throttled >= 1
     for (at, status), (next_at, _) in zip(answered, answered[1:], strict=False):

@@ -62,7 +62,9 @@ def test_seed_has_equal_cursor_groups() -> None:
     since_offset_minutes=st.integers(min_value=0, max_value=47 * 60),
     length_minutes=st.integers(min_value=1, max_value=48 * 60),
 )
-def test_one_window_is_exact(api, resource, tenant, style, page_size, since_offset_minutes, length_minutes) -> None:
+def test_one_window_is_exact(
+    api, resource, tenant, style, page_size, since_offset_minutes, length_minutes
+) -> None:
     since = DAY1 + dt.timedelta(minutes=since_offset_minutes)
     before = min(END, since + dt.timedelta(minutes=length_minutes))
     got = Counter(fingerprint(r) for r in extract(api, resource, tenant, style, page_size, since, before))
