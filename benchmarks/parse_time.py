@@ -310,10 +310,11 @@ class Runs:
 
 
 def child_env(work: Path, dags: Path, sources: Path, parsing_dag_id: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "SALESTALK_"))}
-    env.pop("PYTHONPATH", None)
+    skip = ("AIRFLOW", "_AIRFLOW", "SALESTALK_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update({
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
         "AIRFLOW_HOME": str(work / "airflow_home"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -359,8 +360,13 @@ def record(runs: Runs, result: dict, expected: int) -> None:
 
 
 def measure(candidates: list[Candidate], env_for, expected: int, repeats: int) -> dict[str, Runs]:
-    """Round-robin over candidates for each repeat so drift hits them all alike; skip a broken one."""
+    """One untimed warm-up run each (fills the bytecode cache), then round-robin over the candidates for
+    each repeat so drift hits them all alike. A candidate that fails is not run again."""
     runs = {c.label: Runs() for c in candidates}
+    for candidate in candidates:
+        warm = run_once(candidate, env_for(candidate))
+        if "problem" in warm:
+            runs[candidate.label].problem = warm["problem"]
     for _ in range(repeats):
         for candidate in candidates:
             if runs[candidate.label].problem:

@@ -61,7 +61,7 @@ def batch_summaries(
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
             "AND table_name = 'batch_results'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         rows = (
             con.execute(
                 "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "

@@ -76,7 +76,7 @@ def warehouse_overview(duckdb_path) -> list[tuple]:
             "WHERE table_schema IN ('staging', 'quarantine', 'curated') ORDER BY table_name, table_schema"
         ).fetchall()
         return [
-            (f"{s}.{t}", con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]) for s, t in tables
+            (f"{s}.{t}", con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0]) for s, t in tables
         ]
     finally:
         con.close()
@@ -93,7 +93,11 @@ def s3_overview(client, bucket: str) -> dict[str, int]:
 
 
 def run_demo() -> int:
+    import warnings
+
     from salestalk.localairflow import configure
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     configure(LOCAL_DIR / "airflow-demo")
     from salestalk.accounting import batch_summaries, format_table

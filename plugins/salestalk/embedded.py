@@ -56,9 +56,13 @@ class EmbeddedStack:
 
 
 def start_embedded(api_rate_limit: float | None = None) -> EmbeddedStack:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from salestalk.fakeapi.server import serve
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+GX_FULL_SUITE_MAX_ROWS = 200_000
+
 
 class PublishHeldBack(RuntimeError):
     """The batch failed its quality gate; its rows stay in staging and quarantine for redrive."""
@@ -197,13 +199,13 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             f"SELECT count(*), count(v._record_num) FROM batch_rows b LEFT JOIN {verdicts} v "
             "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
             "AND v._record_num = b._record_num"
-        ).fetchone()
+        ).fetchall()[0]
         pk = ", ".join(q(c) for c in schema.primary_key)
         unique_passing = con.execute(
             f"SELECT count(*) FROM (SELECT DISTINCT {pk} FROM batch_rows b WHERE NOT EXISTS ("
             f"SELECT 1 FROM {verdicts} v WHERE v._tenant_id = b._tenant_id "
             "AND v._interval_start = b._interval_start AND v._record_num = b._record_num))"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         reason_counts = dict(
             con.execute(
                 f"SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM {verdicts} "
@@ -220,6 +222,8 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         )
         checks = quality_sql.table_checks(con, "batch_observed", suite)
         table_failures = [_describe_check(c) for c in checks if not c.success]
+        gx = _run_gx(con, suite, batch, rows, schema.primary_key)
+        _cross_check(gx, reason_counts, batch)
         passing = rows - failing
         result = {
             "rows": rows,
@@ -232,10 +236,48 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             "table_failures": table_failures,
             "unexpected_columns": extra,
             "missing_columns": [c for c in schema.column_names if c not in present] if rows else [],
+            "gx_success": gx.success,
+            "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "table-level expectations",
+            "data_docs": str(gx.docs_index) if gx.docs_index else None,
         }
         wh.record_result(con, batch, "validate", result)
     log.info("validate %s: %s", batch.describe(), result)
     return result
+
+
+def _run_gx(con: Any, suite: Any, batch: Batch, rows: int, key_columns: list[str]) -> Any:
+    """Real GX on the batch for its own results and the Data Docs; row verdicts come from the SQL.
+
+    Up to GX_FULL_SUITE_MAX_ROWS rows GX checks the whole suite, which also cross-checks the SQL;
+    above that only the table-level expectations, so a large batch is not validated twice.
+    """
+    import dataclasses
+
+    from salestalk.quality.gx_runner import run_gx
+
+    if rows > GX_FULL_SUITE_MAX_ROWS:
+        table_level = tuple(e for _, e in suite.table_level())
+        suite = dataclasses.replace(suite, expectations=table_level)
+    frame = con.sql("SELECT * FROM batch_observed").df()
+    return run_gx(
+        frame,
+        suite,
+        [c for c in key_columns if c in frame.columns],
+        result_format="SUMMARY",
+        build_docs=True,
+        run_name=f"{batch.source}-{batch.tenant}-{batch.interval_label}",
+    )
+
+
+def _cross_check(gx: Any, reason_counts: dict[str, int], batch: Batch) -> None:
+    for outcome in gx.results:
+        if outcome.unexpected_count is None or outcome.exception or outcome.column is None:
+            continue
+        if outcome.unexpected_count != reason_counts.get(outcome.reason, 0):
+            raise RuntimeError(
+                f"GX and the compiled SQL disagree on {outcome.reason} for {batch.describe()}: "
+                f"GX counts {outcome.unexpected_count}, SQL {reason_counts.get(outcome.reason, 0)}"
+            )
 
 
 def _safe_name(column: str) -> bool:

@@ -135,9 +135,9 @@ class DuckDBWarehouse:
         )
 
     def read_result(self, con: duckdb.DuckDBPyConnection, batch: Batch, step: str) -> dict | None:
-        row = con.execute(
+        rows = con.execute(
             "SELECT result FROM audit.batch_results WHERE source = ? AND tenant = ? "
             "AND interval_start = ?::TIMESTAMPTZ AND step = ?",
             [batch.source, *batch_params(batch), step],
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None

@@ -1,0 +1,111 @@
+"""Landing raw records: text columns, drift columns, chunked parts, manifest last, idempotent reruns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from salestalk.batch import Batch
+from salestalk.embedded import ensure_bucket
+from salestalk.land import as_text, iter_raw_parts, land_records, raw_table, read_manifest
+from salestalk.storage.tenant_s3 import TenantS3
+
+COLUMNS = ["id", "amount", "updated_at"]
+WINDOW = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+
+
+@pytest.fixture(scope="module")
+def s3():
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ensure_bucket(client, "land")
+    yield TenantS3(client, "land", "acme")
+    server.stop()
+
+
+def batch(source: str) -> Batch:
+    return Batch(source, "acme", WINDOW[0], WINDOW[1], "run-1")
+
+
+def records(n: int) -> list[dict]:
+    return [
+        {"id": f"r{i:04d}", "amount": i * 1.5, "updated_at": f"2026-11-01T00:{i % 60:02d}:00Z"}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("x", "x"),
+        (True, "true"),
+        (3, "3"),
+        (2.5, "2.5"),
+        (float("nan"), "nan"),
+        ({"b": 1}, '{"b": 1}'),
+    ],
+)
+def test_values_land_as_text(value, text) -> None:
+    assert as_text(value) == text
+
+
+def test_unknown_and_absent_fields_are_kept_for_drift_checks() -> None:
+    table = raw_table(
+        [{"id": "a", "amount": 1, "updated_at": "t", "region": "emea"}, {"id": "b"}], COLUMNS, 10
+    )
+    rows = table.to_pylist()
+    assert rows[0]["_extra_json"] == '{"region": "emea"}' and rows[0]["_absent"] is None
+    assert rows[1]["_absent"] == "amount,updated_at" and rows[1]["_extra_json"] is None
+    assert [r["_record_num"] for r in rows] == [10, 11]
+
+
+def test_records_are_chunked_and_the_manifest_lists_every_part(s3) -> None:
+    pages = (records(2500)[i : i + 100] for i in range(0, 2500, 100))
+    manifest = land_records(pages, s3, batch("chunked"), COLUMNS, "updated_at", WINDOW, chunk_rows=1000)
+    assert [p["rows"] for p in manifest.parts] == [1000, 1000, 500]
+    assert manifest.rows == 2500
+    assert manifest.max_cursor == "2026-11-01T00:59:00Z"
+    assert read_manifest(s3, batch("chunked")) == manifest
+    landed = [row for part in iter_raw_parts(s3, manifest) for row in part.to_pylist()]
+    assert [r["id"] for r in landed] == [r["id"] for r in records(2500)]
+    assert [r["_record_num"] for r in landed] == list(range(2500))
+
+
+def test_a_rerun_rewrites_the_same_keys_and_removes_stale_parts(s3) -> None:
+    first = land_records([records(2500)], s3, batch("rerun"), COLUMNS, "updated_at", WINDOW, chunk_rows=1000)
+    keys_after_first = sorted(s3.list_keys("raw", "rerun"))
+    again = land_records([records(2500)], s3, batch("rerun"), COLUMNS, "updated_at", WINDOW, chunk_rows=1000)
+    assert sorted(s3.list_keys("raw", "rerun")) == keys_after_first
+    assert again.landed_at == first.landed_at, "identical data keeps its landing time"
+    smaller = land_records(
+        [records(500)],
+        s3,
+        batch("rerun"),
+        COLUMNS,
+        "updated_at",
+        WINDOW,
+        chunk_rows=1000,
+        now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
+    assert len(list(s3.list_keys("raw", "rerun"))) == 2, "one part plus the manifest"
+    assert smaller.landed_at == "2030-01-01T00:00:00Z"
+
+
+def test_a_changed_part_is_detected_on_read(s3) -> None:
+    manifest = land_records([records(10)], s3, batch("tamper"), COLUMNS, "updated_at", WINDOW)
+    s3.put_bytes(manifest.parts[0]["key"], b"not the landed bytes")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        list(iter_raw_parts(s3, manifest))
