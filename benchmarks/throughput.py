@@ -1,0 +1,386 @@
+"""Throughput benchmark: rows/s per pipeline step, peak memory vs source size, and the quality split.
+
+On a synthetic 10-column ``s3_files`` (Parquet) source with its own GX suite (column set, not-null,
+between, in-set and regex rules; ~0.5% bad rows, ~1% repeated keys; deterministic RNG) it measures:
+
+1. stage throughput at ``--rows``: seconds and rows/s of extract+land (s3_files reader +
+   ``land_records`` to a moto server over HTTP from ``start_embedded()``), load_to_staging, validate,
+   quarantine and publish, with a temp DuckDB file;
+2. peak RSS of the whole pipeline at each ``--rss-rows`` size, each in a fresh process (VmHWM,
+   reset and read around every step to tell which step holds the memory), and the ratio of the
+   largest to the smallest size (target <= 1.5: memory must not grow with the source);
+3. the validate+quarantine split on the staged ``--rows`` batch, three ways: ours (the compiled
+   suite via ``materialize_verdicts`` + quarantine/good tables), GX ``result_format=COMPLETE`` keyed
+   by ``_record_num`` on a pandas frame (conversion timed separately), and a hand-written DuckDB split;
+4. a differential check: our failing row keys and reasons must equal GX's exactly.
+
+The moto server runs in this process and the steps run in a worker process
+(``benchmarks/_throughput_worker.py``), so S3's in-memory objects do not count against the pipeline.
+The tables are printed and written to benchmarks/results/throughput.md. Exit code is 0 even when a
+target is missed: these are figures, not tests.
+
+Run:  .venv/bin/python benchmarks/throughput.py [--rows 1000000] [--rss-rows 1000000,5000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _throughput_worker as worker
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().with_name("_throughput_worker.py")
+RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "throughput.md"
+QUICK_ROWS = 20_000
+SPLIT_REPEATS = 3
+RSS_RATIO_TARGET = 1.5
+HAND_WRITTEN_TARGET = 2.0
+WORKER_TIMEOUT_SECONDS = 3600
+MIB = 1024
+
+
+# --------------------------------------------------------------------------- running
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(REPO_ROOT / "plugins"), str(REPO_ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env["GX_ANALYTICS_ENABLED"] = "false"
+    return env
+
+
+def run_worker(mode: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one worker in a fresh interpreter; its result is the line after the marker."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), mode, json.dumps(payload)],
+        capture_output=True,
+        text=True,
+        env=worker_env(),
+        timeout=WORKER_TIMEOUT_SECONDS,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(worker.MARKER)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise RuntimeError(f"{mode} worker failed with exit code {proc.returncode}")
+    result = json.loads(lines[-1][len(worker.MARKER) :])
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from salestalk.embedded import ensure_bucket, start_embedded
+
+    gx_root = worker.prepare_gx_root(tmp)
+    sizes = sorted({args.rows, *args.rss_rows})
+    stack = start_embedded()
+    try:
+        client = stack.s3_client()
+        ensure_bucket(client, worker.BUCKET)
+        seeded = {}
+        for rows in sizes:
+            start = time.perf_counter()
+            parts = worker.seed_inbound(client, rows)
+            seeded[rows] = {"parts": parts, "seconds": time.perf_counter() - start}
+            print(
+                f"seeded {rows:,} rows as {parts} Parquet parts in {seeded[rows]['seconds']:.1f}s", flush=True
+            )
+        runs = {}
+        for rows in sizes:
+            payload = {"rows": rows, "moto_url": stack.moto_url, "duckdb": str(tmp / f"wh-{rows}.duckdb")}
+            runs[rows] = run_worker("pipeline", {**payload, "gx_root": str(gx_root)})
+            runs[rows]["load_after"] = load_average()
+            print(f"pipeline at {rows:,} rows: {runs[rows]['wall_seconds']:.1f}s wall", flush=True)
+        compare_payload = {"rows": args.rows, "duckdb": str(tmp / f"wh-{args.rows}.duckdb")}
+        compare = run_worker(
+            "compare", {**compare_payload, "gx_root": str(gx_root), "repeats": SPLIT_REPEATS}
+        )
+        print(f"split comparison: {compare['wall_seconds']:.1f}s wall", flush=True)
+    finally:
+        stack.stop()
+    return {"sizes": sizes, "seeded": seeded, "runs": runs, "compare": compare}
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    return [line(header), line(["---"] * len(header)), *(line(r) for r in rows)]
+
+
+def mib(kib: int) -> str:
+    return f"{kib / MIB:,.0f}"
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 else "n/a"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def stage_table(run: dict[str, Any]) -> list[str]:
+    rows = run["rows"]
+    body = []
+    for stage in run["stages"]:
+        counts = ", ".join(f"{k}={v}" for k, v in stage["counts"].items() if k in NOTED_COUNTS)
+        body.append(
+            [
+                stage["name"],
+                f"{stage['seconds']:.2f}",
+                rate(rows, stage["seconds"]),
+                mib(stage["peak_kib"]),
+                mib(stage["rss_after_kib"]),
+                counts,
+            ]
+        )
+    total = sum(s["seconds"] for s in run["stages"])
+    body.append(["**all five**", f"{total:.2f}", rate(rows, total), mib(peak_of(run)), "", ""])
+    header = ["step", "seconds", "rows/s", "peak RSS in step (MiB)", "RSS after (MiB)", "counts"]
+    return table(header, body)
+
+
+NOTED_COUNTS = (
+    "extracted",
+    "parts",
+    "staged",
+    "failing",
+    "passed",
+    "duplicates_dropped",
+    "gx_scope",
+    "quarantined",
+    "inserted",
+    "updated",
+)
+
+
+def peak_of(run: dict[str, Any]) -> int:
+    return max([run["setup"]["peak_kib"], *(s["peak_kib"] for s in run["stages"])])
+
+
+def rss_table(runs: dict[int, dict[str, Any]], sizes: list[int]) -> list[str]:
+    header = ["step", *(f"peak at {n:,} rows (MiB)" for n in sizes)]
+    if len(sizes) > 1:
+        header.append(f"ratio {sizes[-1] // sizes[0]}x rows")
+    body = []
+    names = ["setup (imports, GX context)", *worker.STEP_NAMES]
+    for index, name in enumerate(names):
+        peaks = [
+            runs[n]["setup"]["peak_kib"] if index == 0 else runs[n]["stages"][index - 1]["peak_kib"]
+            for n in sizes
+        ]
+        row = [name, *(mib(p) for p in peaks)]
+        if len(sizes) > 1:
+            row.append(f"{peaks[-1] / peaks[0]:.2f}")
+        body.append(row)
+    totals = [peak_of(runs[n]) for n in sizes]
+    last = ["**whole pipeline**", *(f"**{mib(t)}**" for t in totals)]
+    if len(sizes) > 1:
+        last.append(f"**{totals[-1] / totals[0]:.2f}**")
+    body.append(last)
+    body.append(["wall seconds (fresh process)", *(f"{runs[n]['wall_seconds']:.1f}" for n in sizes)])
+    if len(sizes) > 1:
+        body[-1].append("")
+    return table(header, body)
+
+
+def rss_verdict(runs: dict[int, dict[str, Any]], sizes: list[int]) -> str:
+    if len(sizes) < 2:
+        return "Peak RSS ratio: n/a (one size only; the large run is skipped with --quick)"
+    small, large = peak_of(runs[sizes[0]]), peak_of(runs[sizes[-1]])
+    ratio = large / small
+    grew = max(
+        range(len(worker.STEP_NAMES)),
+        key=lambda i: runs[sizes[-1]]["stages"][i]["peak_kib"] - runs[sizes[0]]["stages"][i]["peak_kib"],
+    )
+    return (
+        f"Peak RSS {sizes[-1]:,} / {sizes[0]:,} rows = {mib(large)} / {mib(small)} MiB = {ratio:.2f} "
+        f"(target <= {RSS_RATIO_TARGET}): {verdict(ratio <= RSS_RATIO_TARGET)}; "
+        f"largest growth in step {worker.STEP_NAMES[grew]}"
+    )
+
+
+def split_rows(compare: dict[str, Any]) -> tuple[list[list[str]], dict[str, float]]:
+    rows = compare["rows"]
+    ours = statistics.median(compare["ours_seconds"])
+    hand = statistics.median(compare["hand_seconds"])
+    gx = compare["gx"]
+    gx_total = gx["conversion_seconds"] + gx["split_seconds"]
+    reps = f"median of {compare['repeats']}"
+    body = [
+        [
+            "ours (compiled suite, DuckDB)",
+            "-",
+            f"{ours:.2f}",
+            f"{ours:.2f}",
+            rate(rows, ours),
+            str(compare["ours_failing"]),
+            reps,
+        ],
+        [
+            "GX 1.24 COMPLETE (pandas)",
+            f"{gx['conversion_seconds']:.2f}",
+            f"{gx['split_seconds']:.2f}",
+            f"{gx_total:.2f}",
+            rate(rows, gx["split_seconds"]),
+            str(gx["failing"]),
+            "1 run",
+        ],
+        [
+            "hand-written DuckDB SQL",
+            "-",
+            f"{hand:.2f}",
+            f"{hand:.2f}",
+            rate(rows, hand),
+            str(compare["hand_failing"]),
+            reps,
+        ],
+    ]
+    return body, {"ours": ours, "hand": hand, "gx": gx["split_seconds"], "gx_total": gx_total}
+
+
+def split_table(compare: dict[str, Any]) -> tuple[list[str], list[str]]:
+    body, t = split_rows(compare)
+    header = [
+        "candidate",
+        "DataFrame conversion (s)",
+        "split (s)",
+        "total (s)",
+        "rows/s (split)",
+        "failing rows",
+        "timing",
+    ]
+    lines = [
+        f"ours / GX = {t['ours'] / t['gx']:.3f} of GX's split time without its conversion "
+        f"({t['ours'] / t['gx_total']:.3f} with it); "
+        f"at least as fast as GX: {verdict(t['ours'] <= t['gx'])}",
+        f"ours / hand-written = {t['ours'] / t['hand']:.2f}; within {HAND_WRITTEN_TARGET:.0f}x of the hand-written "
+        f"DuckDB split: {verdict(t['ours'] <= HAND_WRITTEN_TARGET * t['hand'])}",
+    ]
+    return table(header, body), lines
+
+
+def diff_lines(compare: dict[str, Any]) -> list[str]:
+    rows = compare["rows"]
+    out = []
+    labels = {
+        "diff_gx": "ours vs GX (keys and reasons)",
+        "diff_hand": "ours vs hand-written (keys and reasons)",
+        "diff_pipeline": "ours vs the pipeline's audit verdicts (suite reasons only)",
+    }
+    for key, label in labels.items():
+        diff = compare[key]
+        ok = diff["mismatched"] == 0 and diff["ours_failing"] == diff["theirs_failing"]
+        line = (
+            f"Differential {label}: {rows:,} rows compared, {diff['ours_failing']:,} vs "
+            f"{diff['theirs_failing']:,} failing, {diff['mismatched']} mismatched: {verdict(ok)}"
+        )
+        if diff["examples"]:
+            line += f"; e.g. {diff['examples']}"
+        out.append(line)
+    return out
+
+
+def environment_lines(started: str, load_before: str, load_end: str, wall: float) -> list[str]:
+    from importlib.metadata import version
+
+    packages = ("duckdb", "pyarrow", "pandas", "great-expectations", "moto")
+    return [
+        f"Run {started} on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        + ", ".join(f"{p} {version(p)}" for p in packages)
+        + ".",
+        f"Load average (1/5/15 min) at start {load_before}, at end {load_end}; total wall time {wall:.0f}s.",
+    ]
+
+
+def report(args: argparse.Namespace, result: dict[str, Any], env: list[str]) -> str:
+    runs, sizes, compare = result["runs"], result["sizes"], result["compare"]
+    main_run = runs[args.rows]
+    split_lines, split_verdicts = split_table(compare)
+    parts = [
+        "# Throughput benchmark",
+        "",
+        *env,
+        "",
+        f"## Stage throughput at {args.rows:,} rows (load average after the run: {main_run['load_after']})",
+        "",
+        *stage_table(main_run),
+        "",
+        f"Setup before the timed steps (imports, GX context): {main_run['setup']['seconds']:.1f}s. "
+        f"Inbound data: {result['seeded'][args.rows]['parts']} Parquet parts of up to {worker.PART_ROWS:,} rows.",
+        "",
+        "## Peak RSS of the whole pipeline (fresh process per size, VmHWM reset before each step)",
+        "",
+        *rss_table(runs, sizes),
+        "",
+        rss_verdict(runs, sizes),
+        "",
+        f"## Validate + quarantine split on the staged {compare['rows']:,}-row batch",
+        "",
+        *split_lines,
+        "",
+        *split_verdicts,
+        "",
+        "## Differential check",
+        "",
+        *diff_lines(compare),
+    ]
+    for rows in sizes:
+        if rows != args.rows:
+            parts += ["", f"## Stage throughput at {rows:,} rows", "", *stage_table(runs[rows])]
+    return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the stage and split figures")
+    parser.add_argument("--rss-rows", default="1000000,5000000", help="comma-separated sizes for peak RSS")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows, no large RSS run")
+    args = parser.parse_args(argv)
+    args.rss_rows = [int(x) for x in args.rss_rows.split(",") if x.strip()]
+    if args.quick:
+        args.rows, args.rss_rows = QUICK_ROWS, [QUICK_ROWS]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before, began = load_average(), time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        result = measure(args, Path(tmp))
+    env = environment_lines(started, load_before, load_average(), time.perf_counter() - began)
+    text = report(args, result, env)
+    print("\n" + text)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(text)
+    print(f"written to {RESULTS_FILE.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
