@@ -588,6 +588,15 @@ def benchmark(args: argparse.Namespace) -> list[str]:
     return report(args, results, (n_single, dag_id, single), factory.note, context)
 
 
+def spreads(results: dict[int, dict[str, Runs]]) -> list[str]:
+    """Every timed run, so noise from a busy machine shows."""
+    lines = []
+    for n, runs in results.items():
+        parts = [f"{label} {' / '.join(f'{x:.3f}' for x in r.seconds) or '-'}" for label, r in runs.items()]
+        lines.append(f"- N={n}: " + "; ".join(parts))
+    return lines
+
+
 def shapes(results: dict[int, dict[str, Runs]]) -> str:
     seen: dict[str, set[int]] = {}
     for runs in results.values():
@@ -629,7 +638,7 @@ def report(
     notes = problems(results, single_runs)
     if notes:
         legend += ["", "Problems:", *[f"- {p}" for p in notes]]
-    legend += ["", f"{DAG_FACTORY}: {factory_note}", context]
+    legend += ["", "Individual runs (s):", *spreads(results), "", f"{DAG_FACTORY}: {factory_note}", context]
     return header + table(results) + legend
 
 
