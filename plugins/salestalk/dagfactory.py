@@ -6,16 +6,16 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, get_parsing_context, task, task_group
+from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, get_parsing_context, task_group
 
 from salestalk.config.loader import load_sources
+from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from salestalk.config.models import SourceConfig
 
-STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
 DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"
 
 
@@ -59,8 +59,6 @@ def doc_md(source: SourceConfig) -> str:
 
 
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:
-    from salestalk import tasks
-
     default_args = {
         "owner": source.owner,
         "retries": source.retries,
@@ -85,17 +83,23 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
 
         @task_group(group_id="tenant")
         def per_tenant(tenant: str) -> None:
-            results = None
-            for step in STEPS:
-                step_task = task(
-                    tasks.run_step,
-                    task_id=step,
-                    map_index_template="{{ tenant_label }}",
+            chain(
+                *(
+                    SourceStepOperator(
+                        task_id=step,
+                        source_name=source.name,
+                        step=step,
+                        tenant=tenant,
+                        map_index_template="{{ task.tenant }}",
+                    )
+                    for step in STEPS
                 )
-                results = step_task(step=step, source_name=source.name, tenant=tenant, upstream=results)
+            )
 
-        report = task(tasks.report, task_id="report", trigger_rule=TriggerRule.ALL_DONE)
-        per_tenant.expand(tenant=list(source.tenants)) >> report(source_name=source.name)
+        report = SourceReportOperator(
+            task_id="report", source_name=source.name, trigger_rule=TriggerRule.ALL_DONE
+        )
+        per_tenant.expand(tenant=list(source.tenants)) >> report
     dag.fileloc = fileloc
     return dag
 

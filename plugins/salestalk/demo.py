@@ -25,6 +25,7 @@ class RunOutcome:
     state: str
     seconds: float
     failed_tasks: list[str]
+    map_labels: set[str]
 
 
 def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS) -> dict[str, Any]:
@@ -53,8 +54,10 @@ def run_source_day(dag, stack: EmbeddedStack, day: str) -> RunOutcome:
     stack.api_server.api.set_clock(end + EXTRACTION_DELAY)
     began = time.monotonic()
     dag_run = dag.test(logical_date=end)
-    failed = [f"{ti.task_id}[{ti.map_index}]" for ti in dag_run.get_task_instances() if ti.state == "failed"]
-    return RunOutcome(dag.dag_id, day, str(dag_run.state), time.monotonic() - began, failed)
+    instances = dag_run.get_task_instances()
+    failed = [f"{ti.task_id}[{ti.map_index}]" for ti in instances if ti.state == "failed"]
+    labels = {ti.rendered_map_index for ti in instances if ti.map_index >= 0}
+    return RunOutcome(dag.dag_id, day, str(dag_run.state), time.monotonic() - began, failed, labels)
 
 
 def load_dags() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Task callables: turn the Airflow context into a Batch, open hooks, and call one pipeline step."""
+"""What the source operators do: turn the Airflow context into a Batch, open hooks, call one pipeline step."""
 
 from __future__ import annotations
 
@@ -49,15 +49,12 @@ def make_services(source) -> Any:
     return services
 
 
-def run_step(step: str, source_name: str, tenant: str, upstream: Any = None) -> dict[str, Any]:
-    from airflow.sdk import get_current_context
+def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from salestalk import pipeline
     from salestalk.batch import Batch
 
-    context = get_current_context()
-    context["tenant_label"] = tenant
     source = _source(source_name)
     batch = Batch(
         source=source.name,
@@ -81,16 +78,14 @@ def run_step(step: str, source_name: str, tenant: str, upstream: Any = None) -> 
     return counts
 
 
-def report(source_name: str) -> dict[str, Any]:
+def report(source_name: str, context: Any) -> dict[str, Any]:
     """Log the counts of every tenant's batch and fail unless every batch published and balanced."""
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     from salestalk.accounting import batch_summaries, format_table
     from salestalk.settings import get_settings
     from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
 
-    context = get_current_context()
     source = _source(source_name)
     summaries = batch_summaries(
         DuckDBWarehouse(get_settings().duckdb_path),

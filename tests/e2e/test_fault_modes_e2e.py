@@ -64,7 +64,9 @@ def assert_held_back_only_globex(harness, outcome) -> str:
 
 def test_transient_5xx_are_retried(harness) -> None:
     harness.api.set_faults({"mode": "server_error", "status": 503, "count": 3})
-    assert harness.run("deals", DAY).state == "success"
+    outcome = harness.run("deals", DAY)
+    assert outcome.state == "success"
+    assert outcome.map_labels == set(TENANTS), "mapped tasks are labelled by tenant in the UI"
     assert harness.api.stats()["by_status"].get("503", 0) == 3
     assert_matches_oracle(harness)
 

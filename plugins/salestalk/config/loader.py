@@ -53,7 +53,7 @@ class _UniqueKeyLoader(yaml.CSafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -255,10 +255,8 @@ def load_sources(folder: Path | None = None, only: str | None = None) -> LoadRes
     except ConfigErrors as exc:
         result.errors.extend(exc.errors)
         return result
-    files = source_files(folder)
-    if only is not None:
-        direct = [p for p in files if p.stem == only]
-        files = direct or files
+    direct = [folder / f"{only}{suffix}" for suffix in (".yaml", ".yml")] if only else []
+    files = [p for p in direct if p.is_file()] or source_files(folder)
     for path in files:
         try:
             config = load_source(path, defaults)
