@@ -53,7 +53,11 @@ class _UniqueKeyLoader(yaml.CSafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else loader.construct_object(key_node, deep=deep)
+        key = (
+            key_node.value
+            if isinstance(key_node, yaml.ScalarNode)
+            else loader.construct_object(key_node, deep=deep)
+        )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
