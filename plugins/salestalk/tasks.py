@@ -41,7 +41,7 @@ def make_services(source) -> Any:
     services = Services(
         s3_client=S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(),
         bucket=settings.bucket,
-        warehouse=DuckDBWarehouse(settings.duckdb_path),
+        warehouse=DuckDBWarehouse(settings.duckdb_path, memory_limit=settings.duckdb_memory_limit),
     )
     if isinstance(source.extract, RestApiExtract):
         services.http_session = requests.Session()

@@ -307,6 +307,8 @@ class ItemResult:
 
 @dataclass
 class WriteCounts:
+    """Per-call counts. ``attempted == blocked + written + duplicate + stale + dead_lettered``, always."""
+
     attempted: int = 0
     blocked: int = 0
     written: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMAS = ("staging", "audit", "quarantine", "curated")
+MEMORY_LIMIT = re.compile(r"[0-9]{1,6}(\.[0-9]+)?(KB|MB|GB|KiB|MiB|GiB)")
 BATCH_FILTER = "_tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ"
 
 
@@ -33,9 +35,12 @@ def batch_params(batch: Batch) -> list[Any]:
 class DuckDBWarehouse:
     """One DuckDB file. Each call opens a short connection, so several processes can take turns."""
 
-    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0) -> None:
+    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0, memory_limit: str = "1GB") -> None:
         self.path = path
         self.lock_timeout_seconds = lock_timeout_seconds
+        if not MEMORY_LIMIT.fullmatch(memory_limit):
+            raise ValueError(f"DuckDB memory limit {memory_limit!r} must look like 512MB or 2GB")
+        self.memory_limit = memory_limit
 
     @contextmanager
     def connect(self) -> Generator[duckdb.DuckDBPyConnection, None, None]:
@@ -55,6 +60,9 @@ class DuckDBWarehouse:
                 delay = min(delay * 2, 1.0)
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
+            con.execute("SET preserve_insertion_order = false")
             yield con
         finally:
             con.close()
