@@ -559,19 +559,17 @@ class TenantDynamoWriter:
             return self._result(p, Outcome.WRITTEN, call.attempts)
         if call.exhausted or error_code(call.error) != CONDITION_FAILED:
             return self._failed(p, call)
-        existing = call.error.response.get("Item") or self._read_existing(p.key)
+        existing = call.error.response.get("Item")
+        if existing is None:  # a service without ReturnValuesOnConditionCheckFailure: read it back
+            read = self._read_existing(p.key)
+            if read.error is not None:
+                return self._failed(p, read)
+            existing = read.response.get("Item")
         return self._compare_with_existing(p, existing, call.attempts)
 
-    def _read_existing(self, key: dict[str, str]) -> dict[str, Any] | None:
-        call = self._call(
-            "get_item",
-            TableName=self.table,
-            Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
-            ConsistentRead=True,
-        )
-        if call.error is not None:
-            raise call.error
-        return call.response.get("Item")
+    def _read_existing(self, key: dict[str, str]) -> _Call:
+        av_key = {"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}}
+        return self._call("get_item", TableName=self.table, Key=av_key, ConsistentRead=True)
 
     def _compare_with_existing(self, p: _Prepared, existing: dict | None, attempts: int) -> ItemResult:
         existing_hash = (existing or {}).get("payload_hash", {}).get("S")
