@@ -34,3 +34,6 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"CI=true: a test that needs Postgres/Redis must not skip: {call.excinfo.value}"
         return report
     return None
+
+
+pytest_plugins = ["tests.support.fixtures"]

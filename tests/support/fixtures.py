@@ -1,4 +1,4 @@
-"""Pytest fixtures for the DynamoDB tests; load with ``pytest_plugins = ["tests.support.fixtures"]``."""
+"""Pytest fixtures for the AWS tests, registered by tests/conftest.py."""
 
 from __future__ import annotations
 

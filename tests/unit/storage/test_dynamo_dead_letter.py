@@ -12,8 +12,6 @@ from salestalk.storage.tenant_dynamodb import WriteMode, payload_hash
 from tests.support.aws_faults import FaultInjector, first, throttling
 from tests.support.dynamo_env import deal
 
-pytest_plugins = ["tests.support.fixtures"]
-
 RECORD_KEY = re.compile(r"tenants/t1/dead_letter/deals/\d{4}-\d{2}-\d{2}/[0-9a-f]{64}\.json")
 
 

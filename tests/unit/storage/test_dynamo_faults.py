@@ -27,8 +27,6 @@ from tests.support.dropping_proxy import DroppingProxy, amz_target
 from tests.support.dynamo_env import assert_counts_add_up, deal
 from tests.support.moto import make_client
 
-pytest_plugins = ["tests.support.fixtures"]
-
 OTHERS = ["t2", "t10"]
 
 FAULTS = {

@@ -18,8 +18,6 @@ from salestalk.tenancy import TENANT_ID_PATTERN, InvalidTenantId, validate_tenan
 from tests.support.aws_faults import RequestRecorder
 from tests.support.dynamo_env import DynamoEnv
 
-pytest_plugins = ["tests.support.fixtures"]
-
 
 def fast(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])

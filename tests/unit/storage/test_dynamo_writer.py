@@ -24,8 +24,6 @@ from tests.support.aws_faults import FaultInjector, RequestRecorder, error_respo
 from tests.support.dynamo_env import assert_counts_add_up, deal
 from tests.support.moto import make_client
 
-pytest_plugins = ["tests.support.fixtures"]
-
 DAY = 86_400
 
 
