@@ -152,10 +152,14 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
 
 
 def _batch_view_sql(source: SourceConfig, batch: Batch) -> str:
-    # Both literals are validated: the tenant id by its pattern, the timestamp by format_utc.
+    """The batch's rows of its current staging load. Literals are safe: the tenant id and the
+    timestamp are validated and formatted by us, and the source name is a checked identifier."""
+    tenant, start = batch.tenant, format_utc(batch.interval_start)
     return (
-        f"SELECT * FROM {table('staging', source.name)} WHERE _tenant_id = '{batch.tenant}' "
-        f"AND _interval_start = '{format_utc(batch.interval_start)}'::TIMESTAMPTZ"
+        f"SELECT * FROM {table('staging', source.name)} WHERE _tenant_id = '{tenant}' "
+        f"AND _interval_start = '{start}'::TIMESTAMPTZ AND _load_id = (SELECT load_id FROM "
+        f"audit.staging_loads WHERE source = '{source.name}' AND tenant = '{tenant}' "
+        f"AND interval_start = '{start}'::TIMESTAMPTZ)"
     )
 
 
@@ -385,14 +389,21 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
         updates = ", ".join(f"{c} = s.{c}" for c in [*columns, *meta])
         inserts = ", ".join([*columns, *meta, "_published_run_id"])
         values = ", ".join([f"s.{c}" for c in [*columns, *meta]] + ["?"])
-        actions = con.execute(
+        inserted, updated = con.execute(
+            f"SELECT count(*) FILTER (WHERE t._tenant_id IS NULL), "
+            f"count(*) FILTER (WHERE t._tenant_id IS NOT NULL AND s.{cursor} > t.{cursor}) "
+            f"FROM ({newest}) s LEFT JOIN {curated} t ON {on}"
+        ).fetchall()[0]
+        changed = con.execute(
             f"MERGE INTO {curated} t USING ({newest}) s ON {on} "
             f"WHEN MATCHED AND s.{cursor} > t.{cursor} THEN UPDATE SET {updates}, _published_run_id = ? "
-            f"WHEN NOT MATCHED THEN INSERT ({inserts}) VALUES ({values}) RETURNING merge_action",
+            f"WHEN NOT MATCHED THEN INSERT ({inserts}) VALUES ({values})",
             [batch.run_id, batch.run_id],
-        ).fetchall()
-        inserted = sum(1 for (a,) in actions if a == "INSERT")
-        updated = sum(1 for (a,) in actions if a == "UPDATE")
+        ).fetchall()[0][0]
+        if changed != inserted + updated:
+            raise RuntimeError(
+                f"publish of {batch.describe()} changed {changed} rows, expected {inserted} inserts + {updated} updates"
+            )
         result = {
             "published": inserted + updated,
             "inserted": inserted,

@@ -24,7 +24,7 @@ def get_settings() -> Settings:
     return Settings(
         bucket=os.environ.get("SALESTALK_BUCKET", "salestalk-local"),
         duckdb_path=Path(os.environ.get("SALESTALK_DUCKDB_PATH", LOCAL_DIR / "warehouse.duckdb")),
-        duckdb_memory_limit=os.environ.get("SALESTALK_DUCKDB_MEMORY_LIMIT", "1GB"),
+        duckdb_memory_limit=os.environ.get("SALESTALK_DUCKDB_MEMORY_LIMIT", "512MB"),
         aws_conn_id=os.environ.get("SALESTALK_AWS_CONN_ID", "aws_default"),
         data_docs_dir=REPO_ROOT / "great_expectations" / "uncommitted" / "data_docs" / "local_site",
     )

@@ -62,7 +62,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
         "curated": {s: harness.curated(s) for s in SOURCES},
         "quarantine": {
             s: harness.sql(
-                f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
+                f"SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
             )
             for s in SOURCES
         },
@@ -75,7 +75,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
         "curated": {s: harness.curated(s) for s in SOURCES},
         "quarantine": {
             s: harness.sql(
-                f"SELECT * EXCLUDE (_run_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
+                f"SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
             )
             for s in SOURCES
         },

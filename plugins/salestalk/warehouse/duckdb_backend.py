@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ def batch_params(batch: Batch) -> list[Any]:
 class DuckDBWarehouse:
     """One DuckDB file. Each call opens a short connection, so several processes can take turns."""
 
-    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0, memory_limit: str = "512MB") -> None:
         self.path = path
         self.lock_timeout_seconds = lock_timeout_seconds
         if not MEMORY_LIMIT.fullmatch(memory_limit):
@@ -88,6 +89,10 @@ class DuckDBWarehouse:
             "(_tenant_id VARCHAR, _interval_start TIMESTAMPTZ, _record_num BIGINT, reasons VARCHAR[])"
         )
         con.execute(
+            "CREATE TABLE IF NOT EXISTS audit.staging_loads (source VARCHAR, tenant VARCHAR, "
+            "interval_start TIMESTAMPTZ, load_id VARCHAR, loaded_at TIMESTAMPTZ)"
+        )
+        con.execute(
             "CREATE TABLE IF NOT EXISTS audit.batch_results (source VARCHAR, tenant VARCHAR, "
             "interval_start TIMESTAMPTZ, interval_end TIMESTAMPTZ, run_id VARCHAR, step VARCHAR, "
             "result JSON, recorded_at TIMESTAMPTZ)"
@@ -96,31 +101,42 @@ class DuckDBWarehouse:
     def replace_staging(
         self, source: SourceConfig, batch: Batch, parts: Iterable[Any], loaded_at: str
     ) -> int:
-        """Atomically replace the batch's staging rows with the landed parts."""
+        """Replace the batch's staging rows with the landed parts, atomically for readers.
+
+        Parts are appended under a fresh load id, each in its own small transaction so memory stays
+        flat; one small transaction then points the batch at the new load, and older loads are deleted.
+        """
         select = staging_select(source)
+        load_id = uuid.uuid4().hex
         params = [
             batch.tenant,
             batch.run_id,
             format_utc(batch.interval_start),
             format_utc(batch.interval_end),
         ]
+        staging = table("staging", source.name)
         staged = 0
         with self.connect() as con:
             self.ensure_tables(con, source)
+            for part in parts:
+                con.register("raw_part", part)
+                con.execute(f"INSERT INTO {staging} {select}", [*params, loaded_at, load_id])
+                con.unregister("raw_part")
+                staged += part.num_rows
             con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(
-                    f"DELETE FROM {table('staging', source.name)} WHERE {BATCH_FILTER}", batch_params(batch)
-                )
-                for part in parts:
-                    con.register("raw_part", part)
-                    con.execute(f"INSERT INTO {table('staging', source.name)} {select}", [*params, loaded_at])
-                    con.unregister("raw_part")
-                    staged += part.num_rows
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            con.execute(
+                "DELETE FROM audit.staging_loads WHERE source = ? AND tenant = ? AND interval_start = ?::TIMESTAMPTZ",
+                [source.name, *batch_params(batch)],
+            )
+            con.execute(
+                "INSERT INTO audit.staging_loads VALUES (?, ?, ?::TIMESTAMPTZ, ?, now())",
+                [source.name, *batch_params(batch), load_id],
+            )
+            con.execute("COMMIT")
+            con.execute(
+                f"DELETE FROM {staging} WHERE {BATCH_FILTER} AND _load_id <> ?",
+                [*batch_params(batch), load_id],
+            )
         return staged
 
     def record_result(self, con: duckdb.DuckDBPyConnection, batch: Batch, step: str, result: dict) -> None:

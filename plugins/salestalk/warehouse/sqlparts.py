@@ -19,6 +19,7 @@ META_COLUMNS = {
     "_loaded_at": "TIMESTAMPTZ",
     "_raw_record": "VARCHAR",
     "_cast_failures": "VARCHAR[]",
+    "_load_id": "VARCHAR",
 }
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -74,6 +75,6 @@ def staging_select(source: SourceConfig) -> str:
         "?::TIMESTAMPTZ AS _interval_end, ?::TIMESTAMPTZ AS _loaded_at, "
         f"{raw_json} AS _raw_record, "
         + (f"list_filter([{failures}], lambda x: x IS NOT NULL)" if failures else "[]::VARCHAR[]")
-        + " AS _cast_failures "
+        + " AS _cast_failures, ? AS _load_id "
         "FROM raw_part"
     )
