@@ -9,9 +9,9 @@ the worker prints one line ``THROUGHPUT_RESULT {json}``.
 * ``compare``: on the already-staged batch, the validate+quarantine split three ways (ours, GX,
   hand-written DuckDB SQL) and the differential check of our verdicts against GX's.
 
-Peak RSS is read from /proc/self/status (VmHWM), not from ``getrusage``: a child's ``ru_maxrss``
-starts at its parent's peak (Linux carries it over at exec), and the parent here hosts the moto
-server, which keeps every S3 object in memory.
+Peak RSS is read from /proc/self/status (VmHWM), not from ``getrusage``: resetting VmHWM between
+steps (``clear_refs``) also resets ``ru_maxrss``, and a child's ``ru_maxrss`` starts at its parent's
+peak (Linux carries it over at exec), here the process hosting the moto server and its S3 objects.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _ids(numbers) -> Any:
     return pc.binary_join_element_wise("ord-", digits, "")
 
 
-def _put_faults(arrays: dict[str, Any], kinds, n: int) -> dict[str, Any]:
+def _put_faults(arrays: dict[str, Any], kinds) -> dict[str, Any]:
     """Fourteen fault kinds; kind 3 (email + trailing newline) and 9 (NaN) pass in GX and in SQL."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -242,7 +242,7 @@ def make_part(part: int, rows: int, first_row: int):
     }
     bad = rng.random(rows) < BAD_ROW_SHARE
     kinds = np.where(bad, rng.integers(0, 14, rows), -1)
-    return pa.table(_put_faults(arrays, kinds, rows))
+    return pa.table(_put_faults(arrays, kinds))
 
 
 def seed_inbound(s3_client, rows: int, part_rows: int = PART_ROWS) -> int:
@@ -295,6 +295,7 @@ def _services(args: dict[str, Any]):
     import boto3
 
     from salestalk.pipeline import Services
+    from salestalk.settings import get_settings
     from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
 
     client = boto3.client(
@@ -304,7 +305,10 @@ def _services(args: dict[str, Any]):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    return Services(s3_client=client, bucket=BUCKET, warehouse=DuckDBWarehouse(Path(args["duckdb"])))
+    settings = get_settings()  # the DuckDB memory limit as the Airflow tasks set it (tasks.make_services)
+    limit = getattr(settings, "duckdb_memory_limit", None)
+    warehouse = DuckDBWarehouse(Path(args["duckdb"]), **({"memory_limit": limit} if limit else {}))
+    return Services(s3_client=client, bucket=BUCKET, warehouse=warehouse)
 
 
 def bench_batch(rows: int):
@@ -350,23 +354,19 @@ def run_pipeline(args: dict[str, Any]) -> dict[str, Any]:
                 "counts": {k: v for k, v in counts.items() if isinstance(v, int | float | str)},
             }
         )
-    import resource
-
-    ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rows": args["rows"], "setup": setup, "stages": stages, "ru_maxrss_kib": ru_maxrss}
+    limit = getattr(services.warehouse, "memory_limit", "DuckDB default")
+    return {"rows": args["rows"], "setup": setup, "stages": stages, "duckdb_memory_limit": limit}
 
 
 # --------------------------------------------------------------------------- split comparison worker
 
 
 def _batch_view(con, rows: int) -> None:
-    from salestalk.batch import format_utc
+    """``batch_rows``: the batch's current staged rows, selected exactly as the pipeline steps select them."""
+    from salestalk.pipeline import _batch_view_sql
 
-    batch = bench_batch(rows)
     con.execute(
-        f'CREATE OR REPLACE TEMP VIEW batch_rows AS SELECT * FROM staging."{SOURCE_NAME}" '
-        f"WHERE _tenant_id = '{batch.tenant}' "
-        f"AND _interval_start = '{format_utc(batch.interval_start)}'::TIMESTAMPTZ"
+        f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source_config(), bench_batch(rows))}"
     )
 
 

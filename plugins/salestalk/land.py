@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc
@@ -56,11 +56,15 @@ def as_text(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def raw_table(records: list[dict[str, Any]], columns: list[str], first_record_num: int):
@@ -134,7 +138,7 @@ def land_records(
         for record in page:
             for name in record:
                 manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + 1
-            cursor_value = record.get(cursor_column)
+            cursor_value = as_text(record.get(cursor_column))
             if isinstance(cursor_value, str) and (
                 manifest.max_cursor is None or cursor_value > manifest.max_cursor
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -54,12 +55,36 @@ def records(n: int) -> list[dict]:
         (True, "true"),
         (3, "3"),
         (2.5, "2.5"),
+        (1e20, "1e+20"),
         (float("nan"), "nan"),
         ({"b": 1}, '{"b": 1}'),
+        (dt.date(2026, 11, 1), "2026-11-01"),
+        (dt.datetime(2026, 11, 1, 13, 5, tzinfo=dt.UTC), "2026-11-01T13:05:00+00:00"),
+        (Decimal("12.50"), "12.50"),
     ],
 )
 def test_values_land_as_text(value, text) -> None:
     assert as_text(value) == text
+
+
+def test_typed_parquet_values_land(s3) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from salestalk.extract.s3_files import file_pages
+
+    sink = io.BytesIO()
+    typed = pa.table(
+        {"id": ["a"], "amount": pa.array([Decimal("1.50")], pa.decimal128(6, 2)), "updated_at": [WINDOW[0]]}
+    )
+    pq.write_table(typed, sink)
+    s3.put_bytes(s3.key("inbound", "typed", "2026-11-01", "a.parquet"), sink.getvalue())
+    pages = file_pages(s3, "inbound/typed/{ds}/", "2026-11-01", "parquet")
+    manifest = land_records(pages, s3, batch("typed"), COLUMNS, "updated_at", WINDOW)
+    (row,) = next(iter_raw_parts(s3, manifest)).to_pylist()
+    assert (row["amount"], row["updated_at"]) == ("1.50", "2026-11-01T00:00:00+00:00")
 
 
 def test_unknown_and_absent_fields_are_kept_for_drift_checks() -> None:
