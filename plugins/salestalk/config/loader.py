@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import hashlib
+import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,10 +83,48 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def _cache_dir() -> Path | None:
+    """Where parsed YAML is cached by content digest; SALESTALK_CONFIG_CACHE=off disables it."""
+    setting = os.environ.get("SALESTALK_CONFIG_CACHE", "")
+    if setting == "off":
+        return None
+    return Path(setting) if setting else Path(tempfile.gettempdir()) / f"salestalk-config-cache-{os.getuid()}"
+
+
+def _cached_parse(body: bytes, path: Path) -> Any:
+    """Parse YAML, reusing an earlier parse of identical bytes. Only successful parses are cached."""
+    folder = _cache_dir()
+    entry = folder / f"{hashlib.blake2b(body, digest_size=20).hexdigest()}.json" if folder else None
+    if entry is not None:
+        try:
+            return json.loads(entry.read_bytes(), object_hook=_restore_date)
+        except (OSError, ValueError):
+            pass
+    data = yaml.load(body, Loader=_UniqueKeyLoader)
+    if entry is not None:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            partial = entry.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(data, default=_json_scalar))
+            partial.replace(entry)
+        except (OSError, TypeError, ValueError):
+            pass
+    return data
+
+
+def _json_scalar(value: Any) -> dict[str, str]:
+    if type(value) is dt.date:
+        return {"__date__": value.isoformat()}
+    raise TypeError(f"cannot cache {type(value).__name__}")
+
+
+def _restore_date(obj: dict) -> Any:
+    return dt.date.fromisoformat(obj["__date__"]) if obj.keys() == {"__date__"} else obj
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        with path.open("rb") as fh:
-            data = yaml.load(fh, Loader=_UniqueKeyLoader)
+        data = _cached_parse(path.read_bytes(), path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "yaml"

@@ -196,3 +196,21 @@ def test_checker_lists_every_problem_and_exits_non_zero(sources: Path, capsys) -
 def test_checker_passes_on_the_repository(capsys) -> None:
     assert main(["validate-config"]) == 0
     assert "3 valid source(s), 0 problem(s)" in capsys.readouterr().out
+
+
+def test_cached_parse_equals_a_fresh_parse(sources: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
+    first = load_sources(sources)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 4, "three sources and the defaults"
+    again = load_sources(sources)
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", "off")
+    fresh = load_sources(sources)
+    assert first.configs == again.configs == fresh.configs
+    assert again.configs["deals"].start_date.isoformat() == "2026-10-01"
+
+
+def test_an_edited_file_is_parsed_again(sources: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
+    load_sources(sources)
+    edit(sources, "deals", lambda d: d.update(schedul="@daily"))
+    assert "schedul: unknown key" in only_error(sources)
