@@ -23,6 +23,7 @@ class EmbeddedStack:
     api_url: str
     moto_server: Any = field(repr=False)
     api_server: Any = field(repr=False)
+    kms_key_id: str = ""
 
     def connection_env(self) -> dict[str, str]:
         """The Airflow connections that point the pipelines at this stack."""
@@ -37,18 +38,12 @@ class EmbeddedStack:
             ),
             "AIRFLOW_CONN_SALESTALK_SOURCE_API": json.dumps({"conn_type": "http", "host": self.api_url}),
             "AWS_DEFAULT_REGION": AWS_REGION,
+            "SALESTALK_KMS_KEY_ID": self.kms_key_id,
+            "SALESTALK_KMS_ALLOWED_KEY_IDS": self.kms_key_id,
         }
 
     def s3_client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.moto_url,
-            region_name=AWS_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return aws_client("s3", self.moto_url)
 
     def stop(self) -> None:
         self.api_server.stop()
@@ -67,16 +62,62 @@ def start_embedded(api_rate_limit: float | None = None) -> EmbeddedStack:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
     api = serve(host="127.0.0.1", port=0)
     if api_rate_limit is not None:
         api.api.set_rate_limit(api_rate_limit)
-    return EmbeddedStack(moto_url=f"http://{host}:{port}", api_url=api.url, moto_server=moto, api_server=api)
+    key_id = create_kms_key(aws_client("kms", moto_url))
+    return EmbeddedStack(
+        moto_url=moto_url, api_url=api.url, moto_server=moto, api_server=api, kms_key_id=key_id
+    )
+
+
+def aws_client(service: str, endpoint_url: str):
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=AWS_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def create_kms_key(kms_client) -> str:
+    return kms_client.create_key(Description="salestalk data at rest")["KeyMetadata"]["KeyId"]
+
+
+LIFECYCLE_RULES = [
+    {
+        "ID": "abort-incomplete-multipart-uploads",
+        "Filter": {"Prefix": "tenants/"},
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    },
+    {
+        "ID": "expire-raw",
+        "Filter": {"Tag": {"Key": "data-class", "Value": "raw"}},
+        "Status": "Enabled",
+        "Expiration": {"Days": 400},
+    },
+    {
+        "ID": "expire-quarantine",
+        "Filter": {"Tag": {"Key": "data-class", "Value": "quarantine"}},
+        "Status": "Enabled",
+        "Expiration": {"Days": 180},
+    },
+]
 
 
 def ensure_bucket(s3_client, bucket: str) -> None:
+    """Create the bucket with versioning off and the retention rules for raw and quarantined data."""
     existing = {b["Name"] for b in s3_client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": LIFECYCLE_RULES}
+    )
 
 
 def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[str]) -> int:
@@ -94,7 +135,7 @@ def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[
             writer.writeheader()
             writer.writerows(rows)
             key = s3.key(*inbound_prefix_segments(source.extract.prefix_pattern, day), "export-000.csv")
-            s3.put_bytes(key, sink.getvalue().encode(), "text/csv")
+            s3.put_bytes(key, sink.getvalue().encode(), "text/csv", data_class="inbound")
             written += len(rows)
     return written
 

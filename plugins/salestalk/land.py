@@ -7,6 +7,7 @@ fail landing. Unknown fields go to ``_extra_json`` and absent ones to ``_absent`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from salestalk.storage.tenant_s3 import TenantS3
 
 DEFAULT_CHUNK_ROWS = 50_000
-MANIFEST_NAME = "_manifest.json"
+MANIFEST_PREFIX = "_manifest-"
 RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent")
 
 
@@ -94,8 +95,14 @@ def raw_prefix_segments(batch: Batch) -> tuple[str, ...]:
     return interval_segments("raw", batch.source, batch.interval_label)
 
 
-def manifest_key(s3: TenantS3, batch: Batch) -> str:
-    return s3.key(*raw_prefix_segments(batch), MANIFEST_NAME)
+def manifest_keys(s3: TenantS3, batch: Batch) -> list[str]:
+    """The batch's manifests, oldest first: their names start with the landing time."""
+    names = (
+        k
+        for k in s3.list_keys(*raw_prefix_segments(batch))
+        if k.rsplit("/", 1)[-1].startswith(MANIFEST_PREFIX)
+    )
+    return sorted(names)
 
 
 def land_records(
@@ -109,7 +116,12 @@ def land_records(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     now: dt.datetime | None = None,
 ) -> Manifest:
-    """Write pages as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one chunk."""
+    """Write pages as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one chunk.
+
+    Keys carry the content digest, so every write is create-once: a rerun with the same data writes
+    nothing new, and one with different data adds new objects, points a newer manifest at them and
+    only then removes the old ones.
+    """
     import pyarrow.parquet as pq
 
     manifest = Manifest(
@@ -128,8 +140,10 @@ def land_records(
         table = raw_table(pending, columns, manifest.rows)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
-        key = s3.key(*raw_prefix_segments(batch), f"part-{len(manifest.parts):05d}.parquet")
-        checksum = s3.put_bytes(key, sink.getvalue())
+        body = sink.getvalue()
+        digest = hashlib.sha256(body).hexdigest()
+        key = s3.key(*raw_prefix_segments(batch), f"part-{len(manifest.parts):05d}-{digest[:16]}.parquet")
+        checksum = s3.put_bytes(key, body, data_class="raw")
         manifest.parts.append({"key": key, "rows": len(pending), "sha256": checksum})
         manifest.rows += len(pending)
         pending.clear()
@@ -149,17 +163,28 @@ def land_records(
     flush()
 
     previous = read_manifest(s3, batch)
-    unchanged = previous is not None and previous.parts == manifest.parts
-    manifest.landed_at = previous.landed_at if unchanged else format_utc(now or dt.datetime.now(dt.UTC))
-    s3.put_bytes(manifest_key(s3, batch), manifest.to_json(), "application/json")
-    current = {p["key"] for p in manifest.parts} | {manifest_key(s3, batch)}
+    if (
+        previous is not None
+        and previous.parts == manifest.parts
+        and previous.observed_columns == (manifest.observed_columns)
+    ):
+        return previous
+    landed = now or dt.datetime.now(dt.UTC)
+    manifest.landed_at = format_utc(landed)
+    body = manifest.to_json()
+    name = (
+        f"{MANIFEST_PREFIX}{landed.strftime('%Y%m%dT%H%M%S%fZ')}-{hashlib.sha256(body).hexdigest()[:12]}.json"
+    )
+    current_key = s3.key(*raw_prefix_segments(batch), name)
+    s3.put_bytes(current_key, body, "application/json", data_class="raw")
+    current = {p["key"] for p in manifest.parts} | {current_key}
     s3.delete([k for k in s3.list_keys(*raw_prefix_segments(batch)) if k not in current])
     return manifest
 
 
 def read_manifest(s3: TenantS3, batch: Batch) -> Manifest | None:
-    body = s3.get_bytes_or_none(manifest_key(s3, batch))
-    return Manifest.from_json(body) if body is not None else None
+    keys = manifest_keys(s3, batch)
+    return Manifest.from_json(s3.get_bytes(keys[-1])) if keys else None
 
 
 def iter_raw_parts(s3: TenantS3, manifest: Manifest):

@@ -54,13 +54,15 @@ class Services:
         return TenantS3(self.s3_client, self.bucket, tenant)
 
 
-def _cursor_key(s3: TenantS3, source: str) -> str:
-    return s3.key("state", source, "cursor.json")
-
-
 def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:
-    body = s3.get_bytes_or_none(_cursor_key(s3, source))
-    return parse_utc(json.loads(body)["cursor"]) if body else None
+    """The newest entry of the append-only cursor log ``state/{source}/cursor/``."""
+    keys = sorted(s3.list_keys("state", source, "cursor"))
+    return parse_utc(json.loads(s3.get_bytes(keys[-1]))["cursor"]) if keys else None
+
+
+def advance_cursor(s3: TenantS3, source: str, cursor: dt.datetime) -> None:
+    key = s3.key("state", source, "cursor", f"{cursor.strftime('%Y%m%dT%H%M%SZ')}.json")
+    s3.put_bytes(key, json.dumps({"cursor": format_utc(cursor)}).encode(), "application/json")
 
 
 def extract_window(
@@ -113,8 +115,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         raise TypeError(f"unsupported extract kind {extract!r}")
     cursor = read_cursor(s3, batch.source)
     if cursor is None or window[1] > cursor:
-        body = json.dumps({"cursor": format_utc(window[1]), "manifest_rows": manifest.rows}).encode()
-        s3.put_bytes(_cursor_key(s3, batch.source), body, "application/json")
+        advance_cursor(s3, batch.source, window[1])
     counts = {
         "extracted": manifest.rows,
         "landed": sum(p["rows"] for p in manifest.parts),
@@ -335,12 +336,17 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
 
 
 def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
+    import hashlib
+
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
     pq.write_table(rows, sink, compression="zstd")
-    key = s3.key(*interval_segments("quarantine", batch.source, batch.interval_label), "quarantined.parquet")
-    s3.put_bytes(key, sink.getvalue())
+    body = sink.getvalue()
+    segments = interval_segments("quarantine", batch.source, batch.interval_label)
+    key = s3.key(*segments, f"quarantined-{hashlib.sha256(body).hexdigest()[:16]}.parquet")
+    s3.put_bytes(key, body, data_class="quarantine")
+    s3.delete([k for k in s3.list_keys(*segments) if k != key])
     return key
 
 

@@ -34,9 +34,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
                 assert harness.count(f"quarantine.{source}", tenant, day) == expected["quarantined"]
                 label = f"{day.replace('-', '')}T000000Z_{(day_start(day) + dt.timedelta(days=1)).strftime('%Y%m%d')}T000000Z"
                 raw = harness.objects(f"tenants/{tenant}/raw/{source}/interval={label}/")
-                assert any(k.endswith("_manifest.json") for k in raw) and any(
-                    k.endswith(".parquet") for k in raw
-                )
+                assert any("/_manifest-" in k for k in raw) and any(k.endswith(".parquet") for k in raw)
                 assert len(harness.objects(f"tenants/{tenant}/quarantine/{source}/interval={label}/")) == 1
 
     for source, pk in SOURCES.items():
@@ -52,6 +50,16 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
             assert curated == newest, (
                 f"{source}/{tenant}: curated must hold exactly the newest passing versions"
             )
+
+    client = harness.stack.s3_client()
+    unencrypted = [
+        key
+        for key in harness.objects()
+        if (head := client.head_object(Bucket=harness.bucket, Key=key)).get("ServerSideEncryption")
+        != "aws:kms"
+        or head.get("SSEKMSKeyId") != harness.stack.kms_key_id
+    ]
+    assert unencrypted == [], "every object must carry SSE-KMS with the configured key"
 
     out_of_order = seed.seed_manifest("deals", "acme", "2026-11-01")["out_of_order"]
     assert out_of_order, "the seed must hold an out-of-order late record"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from salestalk.storage.dead_letter import DeadLetterStore
 from salestalk.storage.tenant_dynamodb import TenantDynamoWriter, enable_ttl, partition_key, table_definition
-from salestalk.storage.tenant_s3 import TenantS3
+from salestalk.storage.tenant_s3 import KmsKey, TenantS3
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -40,10 +40,12 @@ class DynamoEnv:
         self.dynamodb.create_table(**table_definition(self.table))
         enable_ttl(self.dynamodb, self.table)
         self.s3.create_bucket(Bucket=self.bucket)
+        key_id = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        self.kms = KmsKey(key_id, frozenset({key_id}))
         self.sleeps: list[float] = []
 
     def tenant_s3(self, tenant: str) -> TenantS3:
-        return TenantS3(self.s3, self.bucket, tenant)
+        return TenantS3(self.s3, self.bucket, tenant, kms=self.kms)
 
     def dead_letters(self, tenant: str, **kwargs: Any) -> DeadLetterStore:
         return DeadLetterStore(self.tenant_s3(tenant), **kwargs)

@@ -31,7 +31,7 @@ def run_pytest(tmp_path, ci: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "CI": ci, "PYTHONPATH": str(REPO_ROOT / "plugins")},
+        env={**os.environ, "CI": ci, "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}"},
         check=False,
     )
 

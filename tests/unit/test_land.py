@@ -10,7 +10,7 @@ import pytest
 from salestalk.batch import Batch
 from salestalk.embedded import ensure_bucket
 from salestalk.land import as_text, iter_raw_parts, land_records, raw_table, read_manifest
-from salestalk.storage.tenant_s3 import TenantS3
+from salestalk.storage.tenant_s3 import KmsKey, ObjectConflict, TenantS3
 
 COLUMNS = ["id", "amount", "updated_at"]
 WINDOW = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
@@ -32,7 +32,14 @@ def s3():
         aws_secret_access_key="testing",
     )
     ensure_bucket(client, "land")
-    yield TenantS3(client, "land", "acme")
+    key_id = boto3.client(
+        "kms",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    ).create_key()["KeyMetadata"]["KeyId"]
+    yield TenantS3(client, "land", "acme", kms=KmsKey(key_id, frozenset({key_id})))
     server.stop()
 
 
@@ -131,6 +138,10 @@ def test_a_rerun_rewrites_the_same_keys_and_removes_stale_parts(s3) -> None:
 
 def test_a_changed_part_is_detected_on_read(s3) -> None:
     manifest = land_records([records(10)], s3, batch("tamper"), COLUMNS, "updated_at", WINDOW)
-    s3.put_bytes(manifest.parts[0]["key"], b"not the landed bytes")
+    with pytest.raises(ObjectConflict, match="already holds different content"):
+        s3.put_bytes(manifest.parts[0]["key"], b"not the landed bytes")
+    s3.client.put_object(
+        Bucket=s3.bucket, Key=manifest.parts[0]["key"], Body=b"overwritten outside the guard"
+    )
     with pytest.raises(ValueError, match="checksum mismatch"):
         list(iter_raw_parts(s3, manifest))

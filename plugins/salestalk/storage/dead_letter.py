@@ -146,7 +146,7 @@ class DeadLetterStore:
             details=dict(details or {}),
             redacted_fields=tuple(sorted(redacted)),
         )
-        self.s3.put_bytes(s3_key, record.to_json(), "application/json")
+        self.s3.put_bytes(s3_key, record.to_json(), "application/json", data_class="dead_letter")
         return s3_key
 
     def records(self, entity: str) -> list[DeadLetterRecord]:
@@ -185,7 +185,11 @@ class DeadLetterStore:
             details=result.details or record.details,
             last_attempt=self.clock().isoformat(),
         )
-        self.s3.put_bytes(record.s3_key, updated.to_json(), "application/json")
+        # Objects are create-once: file the updated record under a new name, then drop the old one.
+        folder = record.s3_key.rsplit("/", 1)[0]
+        updated = replace(updated, s3_key=f"{folder}/{record.payload_hash}-attempts-{updated.attempts}.json")
+        self.s3.put_bytes(updated.s3_key, updated.to_json(), "application/json", data_class="dead_letter")
+        self.s3.delete([record.s3_key])
 
 
 def strip_fields(value: Any, names: frozenset[str]) -> tuple[Any, set[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 from salestalk.embedded import ensure_bucket
 from salestalk.extract.s3_files import FileFormatError, file_pages
-from salestalk.storage.tenant_s3 import TenantS3
+from salestalk.storage.tenant_s3 import KmsKey, TenantS3
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,20 @@ def moto_client():
         aws_secret_access_key="testing",
     )
     ensure_bucket(client, "files")
+    key_id = boto3.client(
+        "kms",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    ).create_key()["KeyMetadata"]["KeyId"]
+    client.salestalk_kms = KmsKey(key_id, frozenset({key_id}))
     yield client
     server.stop()
 
 
 def drop(client, tenant: str, name: str, body: bytes) -> TenantS3:
-    s3 = TenantS3(client, "files", tenant)
+    s3 = TenantS3(client, "files", tenant, kms=client.salestalk_kms)
     s3.put_bytes(s3.key("inbound", "usage", "2026-11-01", name), body)
     return s3
 
