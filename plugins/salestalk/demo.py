@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from salestalk.embedded import EmbeddedStack
 
 DEMO_DAYS = ("2026-11-01", "2026-11-02")
+INSIGHTS_DAG_ID = "app_insight_summaries"
 EXTRACTION_DELAY = dt.timedelta(minutes=5)
 
 
@@ -31,12 +32,14 @@ class RunOutcome:
 def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS) -> dict[str, Any]:
     """Create the bucket, drop the tenants' inbound files, and make sure the metadata DB exists."""
     from salestalk.config.loader import load_sources
-    from salestalk.embedded import apply_env, ensure_bucket, seed_inbound_files
+    from salestalk.embedded import apply_env, ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.localairflow import ensure_metadata_db
+    from salestalk.settings import get_settings
 
     apply_env(stack.connection_env())
     client = stack.s3_client()
     ensure_bucket(client, bucket)
+    ensure_dynamodb_table(stack.dynamodb_client(), get_settings().dynamodb_table)
     loaded = load_sources()
     for source in loaded.configs.values():
         if source.extract.kind == "s3_files":
@@ -95,6 +98,30 @@ def s3_overview(client, bucket: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def print_insight_items(stack: EmbeddedStack, table: str, tenants: list[str]) -> None:
+    """Each tenant's app items, read with a Query on that tenant's own partition key only."""
+    from salestalk.storage.tenant_dynamodb import from_attribute_value, partition_key
+
+    print(f"\n== Insight summaries in DynamoDB table {table} (moto), one Query per tenant ==")
+    client = stack.dynamodb_client()
+    for tenant in tenants:
+        items = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition_key(tenant, "insight_summary")}},
+            ConsistentRead=True,
+        )["Items"]
+        for item in items:
+            summary = from_attribute_value(item["data"])
+            assert summary["tenantId"] == tenant, "a tenant's query returned another tenant's item"
+            metrics = summary["metrics"]
+            print(
+                f"{tenant:<10} {summary['summaryId']:<18} computedAt {summary['computedAt']}  "
+                f"deals_updated {metrics['deals_updated']:>4}  calls {metrics['calls']:>4}  "
+                f"open_deals {metrics['open_deals']:>4}"
+            )
+
+
 def run_demo() -> int:
     import warnings
 
@@ -121,6 +148,8 @@ def run_demo() -> int:
             for name in sorted(configs):
                 print(f"running source_{name} for {day} ...", flush=True)
                 outcomes.append(run_source_day(dags[configs[name].dag_id], stack, day))
+            print(f"running app_insight_summaries for {day} ...", flush=True)
+            outcomes.append(run_source_day(dags[INSIGHTS_DAG_ID], stack, day))
         warehouse = DuckDBWarehouse(settings.duckdb_path)
         print("\n== Runs ==")
         for o in outcomes:
@@ -140,6 +169,9 @@ def run_demo() -> int:
         print(f"\n== S3 objects in s3://{settings.bucket} (moto) ==")
         for prefix, count in s3_overview(stack.s3_client(), settings.bucket).items():
             print(f"{prefix:<48} {count:>5} objects")
+        print_insight_items(
+            stack, settings.dynamodb_table, sorted({t for c in configs.values() for t in c.tenants})
+        )
         print(f"\nDuckDB warehouse: {settings.duckdb_path}")
         docs = settings.data_docs_dir / "index.html"
         print(f"GX Data Docs:     {docs if docs.exists() else '(not built)'}")

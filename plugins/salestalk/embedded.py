@@ -45,6 +45,9 @@ class EmbeddedStack:
     def s3_client(self):
         return aws_client("s3", self.moto_url)
 
+    def dynamodb_client(self):
+        return aws_client("dynamodb", self.moto_url)
+
     def stop(self) -> None:
         self.api_server.stop()
         self.moto_server.stop()
@@ -138,6 +141,15 @@ def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[
             s3.put_bytes(key, sink.getvalue().encode(), "text/csv", data_class="inbound")
             written += len(rows)
     return written
+
+
+def ensure_dynamodb_table(client, table: str) -> None:
+    from salestalk.storage.tenant_dynamodb import enable_ttl, table_definition
+
+    if table not in client.list_tables()["TableNames"]:
+        client.create_table(**table_definition(table))
+        client.get_waiter("table_exists").wait(TableName=table)
+    enable_ttl(client, table)
 
 
 def apply_env(env: dict[str, str]) -> None:

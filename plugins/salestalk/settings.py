@@ -18,6 +18,7 @@ class Settings:
     duckdb_memory_limit: str
     aws_conn_id: str
     data_docs_dir: Path
+    dynamodb_table: str
 
 
 def get_settings() -> Settings:
@@ -27,4 +28,5 @@ def get_settings() -> Settings:
         duckdb_memory_limit=os.environ.get("SALESTALK_DUCKDB_MEMORY_LIMIT", "512MB"),
         aws_conn_id=os.environ.get("SALESTALK_AWS_CONN_ID", "aws_default"),
         data_docs_dir=REPO_ROOT / "great_expectations" / "uncommitted" / "data_docs" / "local_site",
+        dynamodb_table=os.environ.get("SALESTALK_DYNAMODB_TABLE", "salestalk-app"),
     )

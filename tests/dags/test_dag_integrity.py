@@ -38,8 +38,15 @@ def dagbag():
     return make_dagbag()
 
 
-def expected_dag_ids() -> set[str]:
+APP_DAGS = {"app_insight_summaries"}
+
+
+def expected_source_dag_ids() -> set[str]:
     return {f"source_{p.stem}" for p in source_files(SOURCES_DIR)}
+
+
+def expected_dag_ids() -> set[str]:
+    return expected_source_dag_ids() | APP_DAGS
 
 
 def test_no_import_errors(dagbag) -> None:
@@ -48,10 +55,10 @@ def test_no_import_errors(dagbag) -> None:
 
 def test_dag_ids_are_exactly_the_config_files(dagbag) -> None:
     assert set(dagbag.dag_ids) == expected_dag_ids()
-    assert len(expected_dag_ids()) >= 3
+    assert len(expected_source_dag_ids()) >= 3
 
 
-@pytest.mark.parametrize("dag_id", sorted(expected_dag_ids()))
+@pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
 def test_dag_policy(dagbag, dag_id: str) -> None:
     from airflow.sdk import CronDataIntervalTimetable
 
@@ -71,13 +78,22 @@ def test_dag_policy(dagbag, dag_id: str) -> None:
         assert task.owner not in (None, "", "airflow"), task.task_id
 
 
-@pytest.mark.parametrize("dag_id", sorted(expected_dag_ids()))
+@pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
 def test_task_order(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert sorted(dag.task_ids) == sorted([*STEP_ORDER, "report"])
     for upstream, downstream in zip(STEP_ORDER, [*STEP_ORDER[1:], "report"], strict=True):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
     assert dag.get_task("report").trigger_rule == "all_done"
+
+
+@pytest.mark.parametrize("dag_id", sorted(APP_DAGS))
+def test_app_dag_policy(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.tags and set(dag.tags) <= TAG_VOCABULARY
+    assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
+    for task in dag.tasks:
+        assert task.retries >= 2 and task.retry_exponential_backoff and task.execution_timeout is not None
 
 
 def test_doc_md_is_generated_from_the_config(dagbag) -> None:

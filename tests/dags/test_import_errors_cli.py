@@ -49,4 +49,8 @@ def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> N
     assert errors[0]["filepath"] == "source_config_errors.py"
     assert "deals.yaml: extract.pagination.page_size: must be > 0 (got -5)" in errors[0]["error"]
     dags = last_json(airflow("dags", "list", "-o", "json", env=env))
-    assert sorted(d["dag_id"] for d in dags) == ["source_calls", "source_product_usage"]
+    assert sorted(d["dag_id"] for d in dags) == [
+        "app_insight_summaries",
+        "source_calls",
+        "source_product_usage",
+    ]

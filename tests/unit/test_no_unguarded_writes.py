@@ -9,27 +9,29 @@ import pytest
 
 from salestalk import REPO_ROOT
 
-WRITE_CALLS = frozenset({
-    "put_object",
-    "upload_file",
-    "upload_fileobj",
-    "copy_object",
-    "delete_object",
-    "delete_objects",
-    "create_multipart_upload",
-    "upload_part",
-    "complete_multipart_upload",
-    "put_item",
-    "update_item",
-    "delete_item",
-    "batch_write_item",
-    "transact_write_items",
-    "batch_writer",
-    "load_bytes",
-    "load_string",
-    "load_file",
-    "load_file_obj",
-})
+WRITE_CALLS = frozenset(
+    {
+        "put_object",
+        "upload_file",
+        "upload_fileobj",
+        "copy_object",
+        "delete_object",
+        "delete_objects",
+        "create_multipart_upload",
+        "upload_part",
+        "complete_multipart_upload",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "batch_write_item",
+        "transact_write_items",
+        "batch_writer",
+        "load_bytes",
+        "load_string",
+        "load_file",
+        "load_file_obj",
+    }
+)
 GUARDS = {
     Path("plugins/salestalk/storage/tenant_s3.py"),
     Path("plugins/salestalk/storage/tenant_dynamodb.py"),
@@ -42,7 +44,9 @@ def write_calls(path: Path) -> list[tuple[int, str]]:
     return [
         (node.lineno, node.func.attr)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_CALLS
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in WRITE_CALLS
     ]
 
 
@@ -62,8 +66,8 @@ def test_only_the_guards_write() -> None:
         if path not in GUARDS
         for line, name in write_calls(REPO_ROOT / path)
     ]
-    assert offenders == [], "S3/DynamoDB writes must go through TenantS3 or TenantDynamoWriter:\n" + "\n".join(
-        offenders
+    assert offenders == [], (
+        "S3/DynamoDB writes must go through TenantS3 or TenantDynamoWriter:\n" + "\n".join(offenders)
     )
 
 

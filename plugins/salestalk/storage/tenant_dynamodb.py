@@ -35,7 +35,8 @@ The writer owns retries: throttling, 5xx, timeouts and dropped connections are r
 exponential backoff (:mod:`salestalk.storage.backoff`) up to ``max_attempts`` per request, and whatever
 is still unwritten goes to the dead-letter store. Give the writer a client built with
 :data:`WRITER_CLIENT_CONFIG` (botocore retries off: ``total_max_attempts=1``), e.g.
-``DynamoDBHook(aws_conn_id=..., config=WRITER_CLIENT_CONFIG).get_conn().meta.client``. With any other
+``AwsBaseHook(aws_conn_id, client_type="dynamodb", config=WRITER_CLIENT_CONFIG).get_conn()`` (a resource's
+``.meta.client`` re-wraps attribute values and is refused). With any other
 client the writer accounts for botocore's retries explicitly: they nest inside each of the writer's
 attempts, so one request may reach DynamoDB up to ``max_attempts * sdk_attempts_per_call`` times; the
 writer logs that bound at construction. Retrying a conditional put is safe because a retry of a write
