@@ -12,6 +12,16 @@ from tests.e2e.seed_oracle import SOURCES, TENANTS, day_start, newest_versions, 
 pytestmark = pytest.mark.e2e
 
 
+def outputs(harness) -> dict:
+    """What a rerun must leave unchanged: curated rows, quarantined rows and every S3 object (key, ETag)."""
+    quarantine = "SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{} ORDER BY ALL"
+    return {
+        "curated": {s: harness.curated(s) for s in SOURCES},
+        "quarantine": {s: harness.sql(quarantine.format(s)) for s in SOURCES},
+        "objects": harness.objects(),
+    }
+
+
 def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> None:
     days = ("2026-11-01", "2026-11-02")
     for day in days:
@@ -66,27 +76,9 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
     quarantine_reasons = harness.sql("SELECT DISTINCT unnest(_reasons) FROM quarantine.deals ORDER BY 1")
     assert ("expect_column_values_to_be_between(amount)",) in quarantine_reasons
 
-    before = {
-        "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {
-            s: harness.sql(
-                f"SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
-            )
-            for s in SOURCES
-        },
-        "objects": harness.objects(),
-    }
+    before = outputs(harness)
     for source in SOURCES:
         assert harness.run(source, days[1]).state == "success"
         assert harness.run(source, days[0]).state == "success"
-    after = {
-        "curated": {s: harness.curated(s) for s in SOURCES},
-        "quarantine": {
-            s: harness.sql(
-                f"SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{s} ORDER BY ALL"
-            )
-            for s in SOURCES
-        },
-        "objects": harness.objects(),
-    }
+    after = outputs(harness)
     assert after == before, "a rerun of the same intervals must change nothing"

@@ -61,3 +61,11 @@ class MotoServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def kms_key(server: MotoServer):
+    """A fresh KMS key on ``server``, allow-listed, for TenantS3."""
+    from salestalk.storage.tenant_s3 import KmsKey
+
+    key_id = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    return KmsKey(key_id, frozenset({key_id}))

@@ -10,37 +10,18 @@ import pytest
 from salestalk.batch import Batch
 from salestalk.embedded import ensure_bucket
 from salestalk.land import as_text, iter_raw_parts, land_records, raw_table, read_manifest
-from salestalk.storage.tenant_s3 import KmsKey, ObjectConflict, TenantS3
+from salestalk.storage.tenant_s3 import ObjectConflict, TenantS3
+from tests.support.moto import kms_key
 
 COLUMNS = ["id", "amount", "updated_at"]
 WINDOW = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
 
 
 @pytest.fixture(scope="module")
-def s3():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def s3(moto_server):
+    client = moto_server.client("s3")
     ensure_bucket(client, "land")
-    key_id = boto3.client(
-        "kms",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    ).create_key()["KeyMetadata"]["KeyId"]
-    yield TenantS3(client, "land", "acme", kms=KmsKey(key_id, frozenset({key_id})))
-    server.stop()
+    return TenantS3(client, "land", "acme", kms=kms_key(moto_server))
 
 
 def batch(source: str) -> Batch:

@@ -11,35 +11,16 @@ import pytest
 
 from salestalk.embedded import ensure_bucket
 from salestalk.extract.s3_files import FileFormatError, file_pages
-from salestalk.storage.tenant_s3 import KmsKey, TenantS3
+from salestalk.storage.tenant_s3 import TenantS3
+from tests.support.moto import kms_key
 
 
 @pytest.fixture(scope="module")
-def moto_client():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def moto_client(moto_server):
+    client = moto_server.client("s3")
     ensure_bucket(client, "files")
-    key_id = boto3.client(
-        "kms",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    ).create_key()["KeyMetadata"]["KeyId"]
-    client.salestalk_kms = KmsKey(key_id, frozenset({key_id}))
-    yield client
-    server.stop()
+    client.salestalk_kms = kms_key(moto_server)
+    return client
 
 
 def drop(client, tenant: str, name: str, body: bytes) -> TenantS3:
