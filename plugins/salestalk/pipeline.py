@@ -10,7 +10,7 @@ import datetime as dt
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
@@ -49,9 +49,24 @@ class Services:
     warehouse: DuckDBWarehouse
     http_session: requests.Session | None = None
     api_base_url: str | None = None
+    guards: dict[str, TenantS3] = field(default_factory=dict)
 
     def tenant_s3(self, tenant: str) -> TenantS3:
-        return TenantS3(self.s3_client, self.bucket, tenant)
+        """The one S3 guard for ``tenant`` in this step, so its write counts add up."""
+        if tenant not in self.guards:
+            self.guards[tenant] = TenantS3(self.s3_client, self.bucket, tenant)
+        return self.guards[tenant]
+
+    def s3_write_counts(self) -> dict[str, dict[str, int]]:
+        """Per tenant: attempted = written + duplicate (identical bytes already there)."""
+        return {
+            tenant: {
+                "attempted": guard.stats.written + guard.stats.duplicate,
+                "written": guard.stats.written,
+                "duplicate": guard.stats.duplicate,
+            }
+            for tenant, guard in self.guards.items()
+        }
 
 
 def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:

@@ -71,9 +71,16 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
         "publish": pipeline.publish,
     }[step]
     try:
-        counts = step_function(source, batch, make_services(source))
+        services = make_services(source)
+        counts = step_function(source, batch, services)
     except pipeline.PublishHeldBack as exc:
         raise AirflowFailException(str(exc)) from exc
+    s3_writes = services.s3_write_counts()
+    if set(s3_writes) - {tenant}:
+        raise AirflowFailException(
+            f"{step} for tenant {tenant} wrote under other tenants: {sorted(s3_writes)}"
+        )
+    counts = {**counts, "s3_writes": s3_writes.get(tenant, {"attempted": 0, "written": 0, "duplicate": 0})}
     log.info("%s %s counts: %s", step, batch.describe(), counts)
     return counts
 
