@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc
+from salestalk.storage.backoff import full_jitter_delay
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -75,10 +76,6 @@ class RateLimiter:
 
     def hold_for(self, seconds: float) -> None:
         self.next_allowed = max(self.next_allowed, self.clock() + seconds)
-
-
-def full_jitter(attempt: int, rng: random.Random) -> float:
-    return rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 def _retry_after_seconds(response: requests.Response) -> float:
@@ -175,7 +172,11 @@ class RestExtractor:
         for attempt in range(self.spec.max_attempts):
             if attempt:
                 self.stats.retries += 1
-                self.sleep(full_jitter(attempt, self.rng))
+                self.sleep(
+                    full_jitter_delay(
+                        attempt, base_delay=BACKOFF_BASE_SECONDS, max_delay=BACKOFF_CAP_SECONDS, rng=self.rng
+                    )
+                )
             self.limiter.wait()
             self.stats.requests += 1
             try:
