@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _results import publish
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCES_DIR = REPO_ROOT / "include" / "sources"
 TEMPLATE_SOURCE = SOURCES_DIR / "deals.yaml"
@@ -650,10 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lines = benchmark(args)
     text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text)
-    print(f"written to {RESULTS_FILE.relative_to(REPO_ROOT)}")
+    publish(text, RESULTS_FILE, REPO_ROOT)
     return 0
 
 

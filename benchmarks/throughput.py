@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _throughput_worker as worker
+from _results import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().with_name("_throughput_worker.py")
@@ -87,11 +88,12 @@ def load_average() -> str:
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from salestalk.embedded import ensure_bucket, start_embedded
+    from salestalk.embedded import apply_env, ensure_bucket, start_embedded
 
     gx_root = worker.prepare_gx_root(tmp)
     sizes = sorted({args.rows, *args.rss_rows})
     stack = start_embedded()
+    apply_env(stack.connection_env())
     try:
         client = stack.s3_client()
         ensure_bucket(client, worker.BUCKET)
@@ -394,10 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(args, Path(tmp))
     env = environment_lines(started, load_before, load_average(), time.perf_counter() - began)
     text = report(args, result, env)
-    print("\n" + text)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text)
-    print(f"written to {RESULTS_FILE.relative_to(REPO_ROOT)}")
+    publish(text, RESULTS_FILE, REPO_ROOT)
     return 0
 
 
