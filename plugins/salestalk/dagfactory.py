@@ -25,15 +25,23 @@ def runbook_url(source: SourceConfig) -> str:
     return os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + source.runbook
 
 
+def extract_summary(extract) -> str:
+    if extract.kind == "rest_api":
+        return (
+            f"REST API `{extract.connection}` `{extract.path}` ({extract.pagination.style} pages of "
+            f"{extract.pagination.page_size}, {extract.rate_limit_per_second:g} req/s, "
+            f"overlap {extract.overlap_minutes} min)"
+        )
+    if extract.kind == "events":
+        return (
+            f"`{extract.contract}` events under `tenants/{{tenant}}/{extract.prefix_pattern}` (JSON lines, "
+            f"deduplicated by request id, clock-skew tolerance {extract.max_clock_skew_minutes} min)"
+        )
+    return f"files `tenants/{{tenant}}/{extract.prefix_pattern}` ({extract.format})"
+
+
 def doc_md(source: SourceConfig) -> str:
-    extract = source.extract
-    where = (
-        f"REST API `{extract.connection}` `{extract.path}` ({extract.pagination.style} pages of "
-        f"{extract.pagination.page_size}, {extract.rate_limit_per_second:g} req/s, "
-        f"overlap {extract.overlap_minutes} min)"
-        if extract.kind == "rest_api"
-        else f"files `tenants/{{tenant}}/{extract.prefix_pattern}` ({extract.format})"
-    )
+    where = extract_summary(source.extract)
     return "\n".join(
         [
             f"# {source.name}",

@@ -42,7 +42,7 @@ def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS
     ensure_dynamodb_table(stack.dynamodb_client(), get_settings().dynamodb_table)
     loaded = load_sources()
     for source in loaded.configs.values():
-        if source.extract.kind == "s3_files":
+        if source.extract.kind in {"s3_files", "events"}:
             seed_inbound_files(client, bucket, source, list(days))
     ensure_metadata_db()
     return loaded.configs

@@ -9,12 +9,14 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from salestalk.pii import PII_KEY_ENV
 from salestalk.storage.tenant_s3 import TenantS3
 
 if TYPE_CHECKING:
     from salestalk.config.models import SourceConfig
 
 AWS_REGION = "us-east-1"
+EMBEDDED_PII_KEY = "embedded-dev-only-pii-key-not-a-secret"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class EmbeddedStack:
             "AWS_DEFAULT_REGION": AWS_REGION,
             "SALESTALK_KMS_KEY_ID": self.kms_key_id,
             "SALESTALK_KMS_ALLOWED_KEY_IDS": self.kms_key_id,
+            PII_KEY_ENV: EMBEDDED_PII_KEY,
         }
 
     def s3_client(self):
@@ -124,11 +127,22 @@ def ensure_bucket(s3_client, bucket: str) -> None:
 
 
 def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[str]) -> int:
-    """Drop the fake product-usage exports under each tenant's inbound prefix, as the tenants would."""
+    """Drop the fake exports or event files under each tenant's inbound prefix, as the tenants would."""
+    from salestalk.config.models import EventsExtract
     from salestalk.extract.s3_files import inbound_prefix_segments
+    from salestalk.fakeapi.events_seed import classification_event_lines
     from salestalk.fakeapi.seed import product_usage_rows
 
     written = 0
+    if isinstance(source.extract, EventsExtract):
+        for tenant in source.tenants:
+            s3 = TenantS3(s3_client, bucket, tenant)
+            for day in days:
+                lines = classification_event_lines(tenant, day)
+                key = s3.key(*inbound_prefix_segments(source.extract.prefix_pattern, day), "events-000.jsonl")
+                s3.put_bytes(key, b"\n".join(lines) + b"\n", "application/x-ndjson", data_class="inbound")
+                written += len(lines)
+        return written
     for tenant in source.tenants:
         s3 = TenantS3(s3_client, bucket, tenant)
         for day in days:

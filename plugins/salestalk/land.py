@@ -1,7 +1,9 @@
 """Land raw records to S3 as Parquet parts, streamed in chunks, with a manifest written last.
 
-Raw Parquet keeps every configured column as text exactly as received, so no source value can
-fail landing. Unknown fields go to ``_extra_json`` and absent ones to ``_absent`` for drift checks.
+Raw Parquet keeps every configured column as text as received (PII already hashed or dropped by the
+screen), so no source value can fail landing. Unknown fields go to ``_extra_json`` and absent ones to
+``_absent`` for drift checks; verdicts reached before landing (PII format, contract, clock skew) go to
+``_rejections`` and quarantine the row downstream.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from salestalk.batch import format_utc
 from salestalk.storage.keys import interval_segments
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from salestalk.batch import Batch
     from salestalk.storage.tenant_s3 import TenantS3
 
 DEFAULT_CHUNK_ROWS = 50_000
 MANIFEST_PREFIX = "_manifest-"
-RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent")
+RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent", "_rejections")
+REJECTION_SEPARATOR = "\x1f"
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Manifest:
     observed_columns: dict[str, int] = field(default_factory=dict)
     landed_at: str = ""
     max_cursor: str | None = None
+    rejected: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
@@ -68,13 +72,19 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def raw_table(records: list[dict[str, Any]], columns: list[str], first_record_num: int):
+def raw_table(
+    records: list[dict[str, Any]],
+    columns: list[str],
+    first_record_num: int,
+    rejections: list[list[str]] | None = None,
+):
     import pyarrow as pa
 
     known = set(columns)
     data: dict[str, list] = {c: [] for c in columns}
     extras: list[str | None] = []
     absent: list[str | None] = []
+    rejections = rejections or [[] for _ in records]
     for record in records:
         for column in columns:
             data[column].append(as_text(record.get(column)))
@@ -87,6 +97,9 @@ def raw_table(records: list[dict[str, Any]], columns: list[str], first_record_nu
         **{c: pa.array(v, pa.string()) for c, v in data.items()},
         "_extra_json": pa.array(extras, pa.string()),
         "_absent": pa.array(absent, pa.string()),
+        "_rejections": pa.array(
+            [REJECTION_SEPARATOR.join(r) if r else None for r in rejections], pa.string()
+        ),
     }
     return pa.table(arrays)
 
@@ -106,7 +119,7 @@ def manifest_keys(s3: TenantS3, batch: Batch) -> list[str]:
 
 
 def land_records(
-    pages: Iterable[list[dict[str, Any]]],
+    pages: Iterable[list[Any]],
     s3: TenantS3,
     batch: Batch,
     columns: list[str],
@@ -115,8 +128,11 @@ def land_records(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     now: dt.datetime | None = None,
+    screen: Callable[[Any], tuple[dict[str, Any], list[str]]] | None = None,
 ) -> Manifest:
     """Write pages as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one chunk.
+
+    ``screen`` turns each item of a page into the record to land and its pre-landing rejections.
 
     Keys carry the content digest, so every write is create-once: a rerun with the same data writes
     nothing new, and one with different data adds new objects, points a newer manifest at them and
@@ -133,11 +149,12 @@ def land_records(
         window_before=format_utc(window[1]),
     )
     pending: list[dict[str, Any]] = []
+    pending_rejections: list[list[str]] = []
 
     def flush() -> None:
         if not pending:
             return
-        table = raw_table(pending, columns, manifest.rows)
+        table = raw_table(pending, columns, manifest.rows, pending_rejections)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         body = sink.getvalue()
@@ -147,9 +164,13 @@ def land_records(
         manifest.parts.append({"key": key, "rows": len(pending), "sha256": checksum})
         manifest.rows += len(pending)
         pending.clear()
+        pending_rejections.clear()
 
     for page in pages:
-        for record in page:
+        for item in page:
+            record, rejections = screen(item) if screen else (item, [])
+            if rejections:
+                manifest.rejected += 1
             for name in record:
                 manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + 1
             cursor_value = as_text(record.get(cursor_column))
@@ -158,6 +179,7 @@ def land_records(
             ):
                 manifest.max_cursor = cursor_value
             pending.append(record)
+            pending_rejections.append(rejections)
             if len(pending) >= chunk_rows:
                 flush()
     flush()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
-from salestalk.config.models import RestApiExtract, S3FilesExtract
+from salestalk.config.models import EventsExtract, RestApiExtract, S3FilesExtract
 from salestalk.land import iter_raw_parts, land_records, read_manifest
 from salestalk.storage.keys import interval_segments
 from salestalk.storage.tenant_s3 import TenantS3
@@ -58,12 +58,17 @@ class Services:
         return self.guards[tenant]
 
     def s3_write_counts(self) -> dict[str, dict[str, int]]:
-        """Per tenant: attempted = written + duplicate (identical bytes already there)."""
+        """Per tenant: attempted = written + duplicate (identical bytes already there) + blocked.
+
+        A source step never dead-letters an S3 write: a conflict or a blocked key fails the task.
+        """
         return {
             tenant: {
-                "attempted": guard.stats.written + guard.stats.duplicate,
+                "attempted": guard.stats.written + guard.stats.duplicate + guard.stats.blocked,
+                "blocked": guard.stats.blocked,
                 "written": guard.stats.written,
                 "duplicate": guard.stats.duplicate,
+                "dead_lettered": 0,
             }
             for tenant, guard in self.guards.items()
         }
@@ -88,12 +93,39 @@ def extract_window(
     return start - overlap, batch.interval_end
 
 
+class RejectionTally:
+    """Wraps a screen and counts the rows it rejects, per reason."""
+
+    def __init__(self, screen: Any) -> None:
+        self.screen = screen
+        self.reasons: dict[str, int] = {}
+
+    def __call__(self, item: Any) -> tuple[dict[str, Any], list[str]]:
+        record, reasons = self.screen(item)
+        for reason in reasons:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        return record, reasons
+
+    @property
+    def tenant_mismatches(self) -> int:
+        return sum(n for r, n in self.reasons.items() if r.startswith("contract_tenant_mismatch("))
+
+
+def _pii_screen(source: SourceConfig, tenant: str):
+    from salestalk.pii import pii_screen
+    from salestalk.quality.suite import load_suite, suite_path
+
+    return pii_screen(load_suite(suite_path(source.expectation_suite)), source.table_schema.pii, tenant)
+
+
 def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     s3 = services.tenant_s3(batch.tenant)
     columns = source.table_schema.column_names
     extract = source.extract
     previous = read_manifest(s3, batch)
     stats: dict[str, Any] = {}
+    pii = _pii_screen(source, batch.tenant)
+    tally = RejectionTally(pii)
     if isinstance(extract, RestApiExtract):
         from salestalk.extract.rest import RestExtractor, RestSpec
 
@@ -113,7 +145,9 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         )
         extractor = RestExtractor(services.http_session, spec)
         pages = extractor.pages(batch.tenant, *window)
-        manifest = land_records(pages, s3, batch, columns, source.table_schema.cursor_column, window)
+        manifest = land_records(
+            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        )
         stats = {
             "requests": extractor.stats.requests,
             "retries": extractor.stats.retries,
@@ -125,7 +159,28 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
 
         window = (batch.interval_start, batch.interval_end)
         pages = file_pages(s3, extract.prefix_pattern, batch.ds, extract.format)
-        manifest = land_records(pages, s3, batch, columns, source.table_schema.cursor_column, window)
+        manifest = land_records(
+            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        )
+    elif isinstance(extract, EventsExtract):
+        from salestalk.extract.events import EventScreen, event_lines
+
+        window = (batch.interval_start, batch.interval_end)
+        tally = RejectionTally(
+            EventScreen(
+                contract=extract.contract,
+                version=extract.version,
+                fields=extract.fields,
+                tenant=batch.tenant,
+                time_column=source.table_schema.cursor_column,
+                not_after=batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes),
+                pii=pii,
+            )
+        )
+        pages = event_lines(s3, extract.prefix_pattern, batch.ds)
+        manifest = land_records(
+            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        )
     else:  # pragma: no cover - the config model admits no other kind
         raise TypeError(f"unsupported extract kind {extract!r}")
     cursor = read_cursor(s3, batch.source)
@@ -135,6 +190,9 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         "extracted": manifest.rows,
         "landed": sum(p["rows"] for p in manifest.parts),
         "parts": len(manifest.parts),
+        "rejected_before_landing": manifest.rejected,
+        "blocked_tenant_mismatch": tally.tenant_mismatches,
+        "rejection_reasons": dict(sorted(tally.reasons.items())),
         "window_since": manifest.window_since,
         "window_before": manifest.window_before,
         **stats,
@@ -180,11 +238,12 @@ def _batch_view_sql(source: SourceConfig, batch: Batch) -> str:
 
 
 def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    from salestalk.pii import landed_suite
     from salestalk.quality import sql as quality_sql
     from salestalk.quality.suite import load_suite, suite_path
 
-    suite = load_suite(suite_path(source.expectation_suite))
     schema = source.table_schema
+    suite = landed_suite(load_suite(suite_path(source.expectation_suite)), schema.pii)
     pk_null = " OR ".join(f"{q(c)} IS NULL" for c in schema.primary_key)
     verdicts = table("audit", source.name + "_verdicts")
     wh = services.warehouse

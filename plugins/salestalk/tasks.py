@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+WRITE_COUNT_FIELDS = ("attempted", "blocked", "written", "duplicate", "dead_lettered")
+
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +82,7 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
         raise AirflowFailException(
             f"{step} for tenant {tenant} wrote under other tenants: {sorted(s3_writes)}"
         )
-    counts = {**counts, "s3_writes": s3_writes.get(tenant, {"attempted": 0, "written": 0, "duplicate": 0})}
+    counts = {**counts, "s3_writes": s3_writes.get(tenant, dict.fromkeys(WRITE_COUNT_FIELDS, 0))}
     log.info("%s %s counts: %s", step, batch.describe(), counts)
     return counts
 

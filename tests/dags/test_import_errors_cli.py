@@ -52,5 +52,6 @@ def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> N
     assert sorted(d["dag_id"] for d in dags) == [
         "app_insight_summaries",
         "source_calls",
+        "source_classifications",
         "source_product_usage",
     ]

@@ -27,9 +27,13 @@ def services(moto_server, monkeypatch, tmp_path: Path) -> Services:
 def test_written_then_duplicate(services: Services) -> None:
     stamp = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     advance_cursor(services.tenant_s3("acme"), "deals", stamp)
-    assert services.s3_write_counts() == {"acme": {"attempted": 1, "written": 1, "duplicate": 0}}
+    assert services.s3_write_counts() == {
+        "acme": {"attempted": 1, "blocked": 0, "written": 1, "duplicate": 0, "dead_lettered": 0}
+    }
     advance_cursor(services.tenant_s3("acme"), "deals", stamp)
-    assert services.s3_write_counts() == {"acme": {"attempted": 2, "written": 1, "duplicate": 1}}
+    assert services.s3_write_counts() == {
+        "acme": {"attempted": 2, "blocked": 0, "written": 1, "duplicate": 1, "dead_lettered": 0}
+    }
     assert read_cursor(services.tenant_s3("acme"), "deals") == stamp
     assert read_cursor(services.tenant_s3("acme-eu"), "deals") is None
 

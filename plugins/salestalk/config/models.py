@@ -74,6 +74,15 @@ class RestApiExtract(Strict):
     max_attempts: int = Field(default=6, ge=1, le=20)
 
 
+def _inbound_prefix(value: str) -> str:
+    unknown = set(re.findall(r"\{([^}]*)\}", value)) - {"ds"}
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; only {{ds}} is allowed")
+    if "//" in value or value.startswith("/") or any(s in {".", ".."} for s in value.split("/")):
+        raise ValueError(f"must be a relative prefix without empty, '.' or '..' segments (got {value!r})")
+    return value
+
+
 class S3FilesExtract(Strict):
     kind: Literal["s3_files"]
     prefix_pattern: str = Field(
@@ -82,18 +91,48 @@ class S3FilesExtract(Strict):
     )
     format: Literal["csv", "jsonl", "parquet"]
 
-    @field_validator("prefix_pattern")
+    _prefix = field_validator("prefix_pattern")(_inbound_prefix)
+
+
+CONTRACT_NAME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*")
+FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")
+
+
+class EventsExtract(Strict):
+    kind: Literal["events"]
+    contract: str = Field(pattern=CONTRACT_NAME.pattern, description="A contract under include/contracts/.")
+    version: int | None = Field(default=None, ge=1, description="Default: the event's own or the latest.")
+    prefix_pattern: str = Field(
+        pattern=r"^[a-z0-9_./{}-]+/$",
+        description="Prefix under tenants/{tenant}/ with {ds} for the arrival date; ends with '/'.",
+    )
+    fields: dict[Identifier, str] = Field(
+        min_length=1, description="Schema column -> dotted path in the event; the only fields that land."
+    )
+    max_clock_skew_minutes: int = Field(default=5, ge=0, le=24 * 60)
+
+    _prefix = field_validator("prefix_pattern")(_inbound_prefix)
+
+    @field_validator("fields")
     @classmethod
-    def _only_known_placeholders(cls, value: str) -> str:
-        unknown = set(re.findall(r"\{([^}]*)\}", value)) - {"ds"}
-        if unknown:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; only {{ds}} is allowed")
-        if "//" in value or value.startswith("/"):
-            raise ValueError(f"must be a relative prefix without empty segments (got {value!r})")
+    def _paths(cls, fields: dict[str, str]) -> dict[str, str]:
+        bad = sorted(path for path in fields.values() if not FIELD_PATH.fullmatch(path))
+        if bad:
+            raise ValueError(f"invalid event field path(s) {bad}; use dotted names like confidence.overall")
+        return fields
+
+    @field_validator("contract")
+    @classmethod
+    def _contract_exists(cls, value: str) -> str:
+        from salestalk import REPO_ROOT
+
+        folder = REPO_ROOT / "include" / "contracts" / value
+        if not folder.is_dir():
+            raise ValueError(f"unknown contract {value!r}: no folder include/contracts/{value}/")
         return value
 
 
-Extract = Annotated[RestApiExtract | S3FilesExtract, Field(discriminator="kind")]
+Extract = Annotated[RestApiExtract | S3FilesExtract | EventsExtract, Field(discriminator="kind")]
 
 
 class Column(Strict):
@@ -107,7 +146,10 @@ class TableSchema(Strict):
     primary_key: list[Identifier] = Field(min_length=1)
     cursor_column: Identifier
     business_date_column: Identifier
-    pii_columns: list[Identifier] = Field(default_factory=list)
+    pii: dict[Identifier, Literal["hash", "drop"]] = Field(
+        default_factory=dict,
+        description="PII columns: hashed per tenant (keyed HMAC) or dropped before landing.",
+    )
 
     @model_validator(mode="after")
     def _columns_are_declared(self) -> TableSchema:
@@ -120,7 +162,7 @@ class TableSchema(Strict):
             "primary_key": self.primary_key,
             "cursor_column": [self.cursor_column],
             "business_date_column": [self.business_date_column],
-            "pii_columns": self.pii_columns,
+            "pii": list(self.pii),
         }
         for field, columns in referenced.items():
             missing = [c for c in columns if c not in types]
@@ -197,6 +239,13 @@ class SourceConfig(Strict):
             self.table_schema.column_names
         ):
             raise ValueError(f"extract.cursor_field {self.extract.cursor_field!r} is not a schema column")
+        if isinstance(self.extract, EventsExtract):
+            mapped, columns = set(self.extract.fields), set(self.table_schema.column_names)
+            if mapped != columns:
+                raise ValueError(
+                    f"extract.fields must map every schema column exactly: missing {sorted(columns - mapped)}, "
+                    f"unknown {sorted(mapped - columns)}"
+                )
         return self
 
     @property

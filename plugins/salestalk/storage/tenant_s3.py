@@ -52,6 +52,7 @@ class KmsKey:
 class WriteStats:
     written: int = 0
     duplicate: int = 0
+    blocked: int = 0
     keys: list[str] = field(default_factory=list)
 
 
@@ -95,7 +96,11 @@ class TenantS3:
         """
         from botocore.exceptions import ClientError
 
-        self._own(key)
+        try:
+            self._own(key)
+        except UnsafeKey:
+            self.stats.blocked += 1
+            raise
         checksum = hashlib.sha256(body).hexdigest()
         common = {
             "Bucket": self.bucket,

@@ -106,6 +106,8 @@ class DuckDBWarehouse:
         Parts are appended under a fresh load id, each in its own small transaction so memory stays
         flat; one small transaction then points the batch at the new load, and older loads are deleted.
         """
+        import pyarrow as pa
+
         select = staging_select(source)
         load_id = uuid.uuid4().hex
         params = [
@@ -119,6 +121,8 @@ class DuckDBWarehouse:
         with self.connect() as con:
             self.ensure_tables(con, source)
             for part in parts:
+                if "_rejections" not in part.column_names:
+                    part = part.append_column("_rejections", pa.nulls(part.num_rows, pa.string()))
                 con.register("raw_part", part)
                 con.execute(f"INSERT INTO {staging} {select}", [*params, loaded_at, load_id])
                 con.unregister("raw_part")

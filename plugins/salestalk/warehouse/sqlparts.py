@@ -57,7 +57,8 @@ def column_definitions(source: SourceConfig) -> list[str]:
 
 
 def staging_select(source: SourceConfig) -> str:
-    """SELECT over a raw part (text columns) that casts to the schema and records cast failures."""
+    """SELECT over a raw part (text columns) that casts to the schema and records cast failures,
+    together with the part's pre-landing rejections."""
     columns = source.table_schema.columns
     casts = [f"{cast_expression(c.name, c.type)} AS {q(c.name)}" for c in columns]
     failures = ", ".join(
@@ -74,7 +75,8 @@ def staging_select(source: SourceConfig) -> str:
         + ", _record_num, ? AS _tenant_id, ? AS _run_id, ?::TIMESTAMPTZ AS _interval_start, "
         "?::TIMESTAMPTZ AS _interval_end, ?::TIMESTAMPTZ AS _loaded_at, "
         f"{raw_json} AS _raw_record, "
+        + "list_concat("
         + (f"list_filter([{failures}], lambda x: x IS NOT NULL)" if failures else "[]::VARCHAR[]")
-        + " AS _cast_failures, ? AS _load_id "
+        + ", coalesce(string_split(_rejections, chr(31)), []::VARCHAR[])) AS _cast_failures, ? AS _load_id "
         "FROM raw_part"
     )

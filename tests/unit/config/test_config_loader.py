@@ -33,14 +33,16 @@ def edit(folder: Path, name: str, change) -> Path:
 def only_error(folder: Path) -> str:
     result = load_sources(folder)
     assert len(result.errors) == 1, [str(e) for e in result.errors]
-    assert sorted(result.configs) == ["calls", "product_usage"], "the good sources must still load"
+    assert sorted(result.configs) == ["calls", "classifications", "product_usage"], (
+        "the good sources must still load"
+    )
     return str(result.errors[0])
 
 
 def test_repository_configs_are_valid() -> None:
     result = load_sources()
     assert result.errors == []
-    assert sorted(result.configs) == ["calls", "deals", "product_usage"]
+    assert sorted(result.configs) == ["calls", "classifications", "deals", "product_usage"]
 
 
 def test_missing_field(sources: Path) -> None:
@@ -82,8 +84,9 @@ def test_bad_enum(sources: Path) -> None:
 
 def test_bad_extract_kind(sources: Path) -> None:
     edit(sources, "deals", lambda d: d["extract"].update(kind="ftp"))
-    assert "deals.yaml: extract.kind: must be one of 'rest_api', 's3_files' (got 'ftp')" in only_error(
-        sources
+    assert (
+        "deals.yaml: extract.kind: must be one of 'rest_api', 's3_files', 'events' (got 'ftp')"
+        in only_error(sources)
     )
 
 
@@ -124,7 +127,7 @@ def test_duplicate_source_name(sources: Path) -> None:
     (sources / "crm").mkdir()
     shutil.copy(sources / "deals.yaml", sources / "crm" / "deals.yaml")
     result = load_sources(sources)
-    assert sorted(result.configs) == ["calls", "deals", "product_usage"]
+    assert sorted(result.configs) == ["calls", "classifications", "deals", "product_usage"]
     assert len(result.errors) == 1
     message = str(result.errors[0])
     assert "sources/deals.yaml: name: duplicate source name 'deals', already defined in" in message
@@ -168,7 +171,7 @@ def test_error_inherited_from_defaults_says_so(sources: Path) -> None:
     defaults = sources / "_defaults.yaml"
     defaults.write_text(defaults.read_text().replace("retries: 3", "retries: 1"))
     result = load_sources(sources)
-    assert len(result.errors) == 3
+    assert len(result.errors) == len(list(sources.glob("[!_]*.yaml")))
     assert all(
         "retries: must be >= 2 (got 1) (inherited from _defaults.yaml)" in str(e) for e in result.errors
     )
@@ -190,18 +193,18 @@ def test_checker_lists_every_problem_and_exits_non_zero(sources: Path, capsys) -
     captured = capsys.readouterr()
     assert "extract.pagination.page_size: must be > 0 (got -5)" in captured.err
     assert "calls.yaml: schedul: unknown key (did you mean 'schedule'?)" in captured.err
-    assert "1 valid source(s), 2 problem(s)" in captured.out
+    assert "2 valid source(s), 2 problem(s)" in captured.out
 
 
 def test_checker_passes_on_the_repository(capsys) -> None:
     assert main(["validate-config"]) == 0
-    assert "3 valid source(s), 0 problem(s)" in capsys.readouterr().out
+    assert "4 valid source(s), 0 problem(s)" in capsys.readouterr().out
 
 
 def test_cached_parse_equals_a_fresh_parse(sources: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
     first = load_sources(sources)
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 4, "three sources and the defaults"
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 5, "four sources and the defaults"
     again = load_sources(sources)
     monkeypatch.setenv("SALESTALK_CONFIG_CACHE", "off")
     fresh = load_sources(sources)

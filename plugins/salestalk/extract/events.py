@@ -1,0 +1,97 @@
+"""Contract events a tenant drops into S3 as JSON lines: parsed strictly, flattened to the schema, screened.
+
+Every line becomes one row. A line that breaks its contract, names another tenant, or is stamped
+further in the future than the clock-skew tolerance allows still lands, with its reasons, and is
+quarantined downstream: nothing is dropped, and no reason holds a value. Duplicates and out-of-order
+arrivals need no special path: the batch keeps the newest version per request id and publish never
+lets an older version win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from salestalk.contracts import parse_tenant_event
+from salestalk.extract.s3_files import PAGE_ROWS, inbound_prefix_segments
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from salestalk.contracts import ContractRegistry
+    from salestalk.storage.tenant_s3 import TenantS3
+
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class EventLine:
+    key: str
+    line_number: int
+    raw: bytes
+
+
+def event_lines(s3: TenantS3, prefix_pattern: str, ds: str) -> Iterator[list[EventLine]]:
+    """Pages of non-blank lines from every object under the interval's prefix, in key order."""
+    for key in sorted(s3.list_keys(*inbound_prefix_segments(prefix_pattern, ds))):
+        page: list[EventLine] = []
+        for number, line in enumerate(s3.get_bytes(key).split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            page.append(EventLine(key, number, line.rstrip(b"\r")))
+            if len(page) >= PAGE_ROWS:
+                yield page
+                page = []
+        if page:
+            yield page
+
+
+def lookup(payload: Any, path: str) -> Any:
+    """The value at a dotted path, or ``_ABSENT`` when any step is missing or not an object."""
+    value = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def parse_event_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class EventScreen:
+    """Turns one event line into the row to land and the reasons to quarantine it (if any)."""
+
+    contract: str
+    version: int | None
+    fields: Mapping[str, str]
+    tenant: str
+    time_column: str
+    not_after: dt.datetime
+    registry: ContractRegistry | None = None
+    pii: Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]] | None = None
+
+    def __call__(self, line: EventLine) -> tuple[dict[str, Any], list[str]]:
+        event = parse_tenant_event(line.raw, self.contract, self.tenant, self.version, registry=self.registry)
+        reasons = [f"contract_{v.code}({v.path})" for v in event.quarantined]
+        record = {}
+        for column, path in self.fields.items():
+            value = lookup(event.payload, path)
+            if value is not _ABSENT:
+                record[column] = value
+        event_time = parse_event_time(record.get(self.time_column))
+        if event_time is not None and event_time > self.not_after:
+            reasons.append(f"clock_skew({self.time_column})")
+        if self.pii is not None:
+            record, pii_reasons = self.pii(record)
+            reasons.extend(pii_reasons)
+        return record, sorted(set(reasons), key=reasons.index)
