@@ -17,7 +17,9 @@ def parse_utc(value: str | dt.datetime) -> dt.datetime:
         stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if stamp.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no timezone")
-    return stamp.astimezone(dt.UTC)
+    utc = stamp.astimezone(dt.UTC)
+    # A plain datetime: pendulum's arithmetic drops a stdlib tzinfo.
+    return dt.datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=dt.UTC)
 
 
 def format_utc(value: dt.datetime) -> str:

@@ -71,6 +71,25 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
     ]
     assert unencrypted == [], "every object must carry SSE-KMS with the configured key"
 
+    for source, column in (("deals", "owner_email"), ("calls", "rep_email")):
+        for relation in (f"curated.{source}", f"quarantine.{source}", f"staging.{source}"):
+            clear = harness.sql(f"SELECT count(*) FROM {relation} WHERE {column} NOT LIKE 'h1:%'")[0][0]
+            assert clear == 0, f"{relation}.{column} must hold only keyed hashes"
+        leaked = harness.sql(
+            f"SELECT count(*) FROM quarantine.{source} WHERE _raw_record LIKE '%@%example.com%'"
+        )
+        assert leaked == [(0,)], f"quarantined {source} rows must not keep clear emails"
+    import io
+
+    import pyarrow.parquet as pq
+
+    raw_parts = [k for k in harness.objects("tenants/acme/raw/deals/") if k.endswith(".parquet")]
+    assert raw_parts
+    for key in raw_parts:
+        part = pq.read_table(io.BytesIO(client.get_object(Bucket=harness.bucket, Key=key)["Body"].read()))
+        emails = [e for e in part.column("owner_email").to_pylist() if e is not None]
+        assert emails and all(e.startswith("h1:") for e in emails), f"{key} holds a clear email"
+
     out_of_order = seed.seed_manifest("deals", "acme", "2026-11-01")["out_of_order"]
     assert out_of_order, "the seed must hold an out-of-order late record"
     quarantine_reasons = harness.sql("SELECT DISTINCT unnest(_reasons) FROM quarantine.deals ORDER BY 1")

@@ -19,7 +19,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-GOOD: dict[str, int] = {"acme": 60, "globex": 40, "initech": 20}
+GOOD: dict[str, int] = {"acme": 80, "globex": 50, "initech": 40}
 INTENTS = ("pricing", "objection", "scheduling", "competitor", "churn_risk", "other")
 SUBJECT_TYPES = ("call", "email", "meeting")
 BROKEN_KINDS = (
@@ -56,7 +56,8 @@ def _line(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _good_events(tenant: str, day: date) -> list[dict[str, Any]]:
+def good_events(tenant: str, day: date | str) -> list[dict[str, Any]]:
+    day = date.fromisoformat(day) if isinstance(day, str) else day
     rng = random.Random(f"salestalk-events/{tenant}/{day.isoformat()}")
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     stamp = day.strftime("%Y%m%d")
@@ -91,14 +92,14 @@ def _broken(kind: str, tenant: str, day: date) -> bytes:
 
 def classification_event_lines(tenant: str, day: date | str) -> list[bytes]:
     day = date.fromisoformat(day) if isinstance(day, str) else day
-    good = _good_events(tenant, day)
+    good = good_events(tenant, day)
     lines = [_line(e) for e in good]
     lines += [_line(e) for e in good[:3]]
     for event in good[3:5]:
         newer = {**event, "time": _stamp(datetime.fromisoformat(event["time"]) + timedelta(hours=1))}
         lines += [_line(newer), _line(event)]
     if day > FIRST_DAY:
-        previous = _good_events(tenant, day - timedelta(days=1))
+        previous = good_events(tenant, day - timedelta(days=1))
         newer = {
             **previous[5],
             "time": _stamp(datetime.fromisoformat(previous[5]["time"]) + timedelta(hours=2)),
