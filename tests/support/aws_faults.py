@@ -226,8 +226,13 @@ class RequestRecorder(_Hooks):
         self._handlers = [(f"before-send.{self.service}", self._before_send)]
 
     def _before_send(self, request: AWSPreparedRequest, event_name: str, **_: Any) -> None:
-        body = request.body or b"{}"
-        self.sent.append(SentRequest(event_name.rsplit(".", 1)[-1], json.loads(body)))
+        try:
+            parsed = json.loads(request.body or b"{}")
+        except (TypeError, ValueError):  # S3 bodies are bytes or streams, not JSON
+            parsed = {}
+        self.sent.append(
+            SentRequest(event_name.rsplit(".", 1)[-1], parsed if isinstance(parsed, dict) else {})
+        )
 
     def operations(self) -> list[str]:
         return [r.operation for r in self.sent]
