@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salestalk.storage.keys import UnsafeKey, build_key, build_prefix, tenant_prefix, validate_segment
@@ -61,12 +64,28 @@ def test_non_canonical_tenant_ids_are_rejected(tenant: str) -> None:
         validate_tenant_id(tenant)
 
 
-@given(tenant=st.text(max_size=40), segments=st.lists(st.text(max_size=20), min_size=1, max_size=4))
+ADVERSARIAL = st.sampled_from(
+    ["/", ".", "..", "%2e", "%2F", "\x00", "\n", "\u0301", "ｔ", "-", "--", "t1", "t10", "A"]
+)
+adversarial_text = st.lists(st.one_of(ADVERSARIAL, st.text(max_size=4)), max_size=8).map("".join)
+tenants = st.one_of(st.from_regex(r"[a-z0-9][a-z0-9-]{0,33}", fullmatch=True), adversarial_text)
+segments_lists = st.lists(
+    st.one_of(st.from_regex(r"[a-z0-9_=.-]{1,12}", fullmatch=True), adversarial_text), min_size=1, max_size=4
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(tenant=tenants, segments=segments_lists)
 def test_a_built_key_never_leaves_its_tenant(tenant: str, segments: list[str]) -> None:
     try:
         key = build_key(tenant, *segments)
     except (UnsafeKey, InvalidTenantId):
         return
+    assert re.fullmatch(r"(?!.*--)[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?", tenant), (
+        "only canonical tenants pass"
+    )
+    assert unicodedata.is_normalized("NFC", key) and len(key.encode()) <= 1024
+    assert not any(c in key for c in "%\\\x00\n")
     assert key.startswith(f"tenants/{tenant}/")
     assert key.split("/")[1] == tenant
     assert len(key.split("/")) == 2 + len(segments)
