@@ -295,7 +295,7 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             ).fetchall()
         )
         observed = load["observed_columns"]
-        present = [c for c in schema.column_names if observed.get(c, 0) > 0]
+        present = [c for c in schema.column_names if observed.get(c, 0) > 0 or not rows]
         extra = sorted(c for c in observed if c not in schema.column_names and _safe_name(c))
         drift_columns = [q(c) for c in present] + [f"NULL::VARCHAR AS {q(c)}" for c in extra]
         con.execute(
