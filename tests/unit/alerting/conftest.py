@@ -23,7 +23,9 @@ def receiver(monkeypatch):
         )
         monkeypatch.setenv(
             "AIRFLOW_CONN_SALESTALK_PAGERDUTY",
-            json.dumps({"conn_type": "http", "host": running.url("/pagerduty"), "password": "routing-key-123"}),
+            json.dumps(
+                {"conn_type": "http", "host": running.url("/pagerduty"), "password": "routing-key-123"}
+            ),
         )
         yield running
 

@@ -44,7 +44,9 @@ def test_dedup_key_is_the_incident_not_the_moment() -> None:
     assert make(run_id="scheduled__2026-11-03").dedup_key != first.dedup_key
     assert make(incident="task:tenant.extract").dedup_key != first.dedup_key
     assert make(alert_type="deadline_missed").dedup_key != first.dedup_key
-    assert dedup_key("freshness", "d", None, ("b", "a"), "x") == dedup_key("freshness", "d", None, ("a", "b"), "x")
+    assert dedup_key("freshness", "d", None, ("b", "a"), "x") == dedup_key(
+        "freshness", "d", None, ("a", "b"), "x"
+    )
 
 
 def test_task_links_point_at_the_mapped_instance(alert_dir) -> None:
@@ -57,7 +59,7 @@ def test_task_links_point_at_the_mapped_instance(alert_dir) -> None:
 def test_every_alert_type_has_a_runbook(alert_type: str) -> None:
     alert = make(alert_type=alert_type)
     assert (REPO_ROOT / alert.runbook_path).is_file(), alert.runbook_path
-    assert alert.runbook_path in alert.text()  or alert.to_dict()["links"]["runbook"] in alert.text()
+    assert alert.runbook_path in alert.text() or alert.to_dict()["links"]["runbook"] in alert.text()
 
 
 def test_unknown_alert_type_is_refused() -> None:
