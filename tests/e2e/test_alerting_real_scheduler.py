@@ -61,14 +61,18 @@ def write_sources(folder, today: dt.date) -> None:
 def world(tmp_path_factory):
     from salestalk.airflow_stack import AirflowStack, free_port, stack_env
     from salestalk.embedded import ensure_bucket, start_embedded
+    from salestalk.fakeapi.app import FakeSourceApi
+    from salestalk.fakeapi.server import serve
 
     root = tmp_path_factory.mktemp("alerting-real-scheduler")
     today = dt.datetime.now(dt.UTC).date()
     write_sources(root / "sources", today)
     embedded = start_embedded()
+    # The fake API serves yesterday: the day a manual run with today's logical date extracts.
+    api = serve(api=FakeSourceApi(days=[today - dt.timedelta(days=1)]))
     receiver = Receiver().start()
     ensure_bucket(embedded.s3_client(), "alerts-e2e")
-    embedded.api_server.api.set_faults(
+    api.api.set_faults(
         [
             {"mode": "slow", "seconds": SLOW_SECONDS, "resource": "deals", "tenant": TENANT[LATE]},
             {"mode": "bad_rows", "fraction": 0.5, "resource": "deals", "tenant": TENANT[FAILING]},
@@ -76,6 +80,7 @@ def world(tmp_path_factory):
     )
     extra = {
         **embedded.connection_env(),
+        "AIRFLOW_CONN_SALESTALK_SOURCE_API": json.dumps({"conn_type": "http", "host": api.url}),
         "AIRFLOW_CONN_SALESTALK_SLACK": json.dumps({"conn_type": "http", "host": receiver.url("/slack")}),
         "SALESTALK_SOURCES_DIR": str(root / "sources"),
         "SALESTALK_ALERT_DIR": str(root / "alerts"),
@@ -94,6 +99,7 @@ def world(tmp_path_factory):
     finally:
         stack.stop()
         receiver.stop()
+        api.stop()
         embedded.stop()
 
 

@@ -79,7 +79,7 @@ def deadline_missed(
         published = sorted(t for t, c in counts_by_tenant.items() if c.get("published") is not None)
         what = (
             f"run {run_id} of {config.dag_id} was not finished {minutes:g} min after its "
-            f"{reference.replace('_', ' ')} (deadline '{deadline}' at {deadline_info.get('deadline_time')}); "
+            f"{reference.replace('_', ' ')} (deadline '{deadline}' at {_iso(deadline_info.get('deadline_time'))}); "
             f"{len(published)} of {len(tenants)} tenant(s) published so far"
         )
         alert = Alert(
