@@ -149,7 +149,11 @@ def test_deadline_and_failure_alerts_under_a_real_scheduler(world) -> None:
     delivered = next(r for r in receiver.at("/slack") if late["dedup_key"] in r.json["text"]).received_at
     deadline_time = dt.datetime.fromisoformat(late["details"]["deadline_time"].replace("Z", "+00:00"))
     delay = delivered - deadline_time.timestamp()
-    print(f"deadline {deadline_time.isoformat()} -> alert delivered {delay:.2f}s later")
+    called = dt.datetime.fromisoformat(late["details"]["callback_called_at"].replace("Z", "+00:00"))
+    print(
+        f"deadline {deadline_time.isoformat()} -> callback called "
+        f"{called.timestamp() - deadline_time.timestamp():.2f}s later -> alert delivered {delay:.2f}s later"
+    )
     assert 0 <= delay < 30
 
     # The on-time run: nothing at all.

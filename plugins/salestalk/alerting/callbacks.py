@@ -67,8 +67,9 @@ def deadline_missed(
     {"id": ..., "deadline_time": ...}}``.
     """
     try:
-        from salestalk.alerting.payload import Alert
+        from salestalk.alerting.payload import Alert, utc_now
 
+        called_at = utc_now()
         config = _source(source)
         context = context or {}
         dag_run = context.get("dag_run") or {}
@@ -103,6 +104,7 @@ def deadline_missed(
                 "deadline": deadline,
                 "reference": reference,
                 "deadline_time": _iso(deadline_info.get("deadline_time")),
+                "callback_called_at": called_at,
                 "queued_at": dag_run.get("queued_at"),
                 "run_state": dag_run.get("state"),
                 "tenants_not_published": sorted(set(tenants) - set(published)),
