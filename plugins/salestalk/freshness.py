@@ -110,7 +110,8 @@ def classify(
     downstream_ran_at: dt.datetime | None,
 ) -> Diagnosis:
     """Walk the decision tree for one source and tenant (pure)."""
-    age = (now - obs.latest_loaded_at).total_seconds() / 60 if obs.latest_loaded_at else None
+    # A load stamped after ``now`` (a diagnosis "as of" an earlier time) counts as just loaded.
+    age = max(0.0, (now - obs.latest_loaded_at).total_seconds() / 60) if obs.latest_loaded_at else None
     lag = (now.date() - obs.latest_business_date).days if obs.latest_business_date else None
 
     def verdict(classification: Classification, reason: str) -> Diagnosis:

@@ -6,7 +6,9 @@
   updated) + stale versions skipped (a newer version is already curated) + exact duplicates dropped.
 
 Both only look at tenants whose batch published: a held-back or unfinished batch already failed a task,
-and that failure is its alert. Publish of the passing rows is never stopped here; the hold-back policy
+and that failure is its alert. A tenant is named in one DQ alert per run: above the error rate, the
+``dq_error_rate`` alert (which also carries its completeness, usually low for the same reason: the
+quarantined rows); otherwise a ``completeness`` alert, which then means rows went missing between steps. Publish of the passing rows is never stopped here; the hold-back policy
 (``quarantine.max_error_rate``, ``quarantine.on_table_failure``) alone decides that. One alert per type
 and run, naming every breaching tenant with its counts.
 """
@@ -89,7 +91,10 @@ def quality_alerts(
                 "reasons": validation.get("reasons", {}),
             }
         share = completeness(steps)
-        if share is not None and share < policy.min_completeness:
+        if tenant in error_breaches:
+            # One alert per tenant and run: the error-rate alert carries the completeness too.
+            error_breaches[tenant]["completeness"] = None if share is None else round(share, 6)
+        elif share is not None and share < policy.min_completeness:
             completeness_breaches[tenant] = {
                 "extracted": steps["load"]["landed"],
                 "published": publish.get("published"),
@@ -116,7 +121,8 @@ def quality_alerts(
                 what=(
                     f"{sum(b['failing'] for b in error_breaches.values())} failing rows quarantined; error rate "
                     f"up to {worst:.2%} is above the {policy.max_error_rate:.2%} alert threshold "
-                    f"(passing rows were published)"
+                    f"(passing rows were published; completeness down to "
+                    f"{min((b['completeness'] or 0) for b in error_breaches.values()):.2%})"
                 ),
                 counts={"by_tenant": error_breaches, "threshold": policy.max_error_rate},
                 incident="dq:error_rate",

@@ -35,7 +35,7 @@ def test_error_rate_above_threshold_alerts_once_for_all_tenants(deals) -> None:
         "initech": steps(1000, 1, 999),  # 0.1% is not above
     }
     alerts = {a.alert_type: a for a in quality_alerts(deals, results, run_id="r1")}
-    assert set(alerts) == {"dq_error_rate", "completeness"}
+    assert set(alerts) == {"dq_error_rate"}, "one alert per tenant: the error rate explains the gap"
     error = alerts["dq_error_rate"]
     assert error.tenants == ("acme", "globex")
     assert error.counts["by_tenant"]["globex"] == {
@@ -44,10 +44,17 @@ def test_error_rate_above_threshold_alerts_once_for_all_tenants(deals) -> None:
         "error_rate": 0.015,
         "published": 985,
         "reasons": {"amount_positive": 15},
+        "completeness": 0.985,
     }
-    assert "passing rows were published" in error.what
-    assert alerts["completeness"].tenants == ("globex",)
-    assert alerts["completeness"].counts["by_tenant"]["globex"]["completeness"] == 0.985
+    assert "passing rows were published; completeness down to 98.50%" in error.what
+
+
+def test_rows_lost_between_steps_are_a_completeness_alert(deals) -> None:
+    results = {"acme": steps(1000, 1, 980), "initech": steps(1000, 0, 1000)}  # 19 rows unaccounted for
+    (alert,) = quality_alerts(deals, results, run_id="r1")
+    assert alert.alert_type == "completeness" and alert.tenants == ("acme",)
+    assert alert.counts["by_tenant"]["acme"]["completeness"] == 0.98
+    assert alert.runbook_path == "docs/runbooks/completeness.md"
 
 
 def test_held_back_batches_are_left_to_the_task_failure_alert(deals) -> None:
@@ -68,6 +75,7 @@ def test_thresholds_come_from_config(deals) -> None:
     lenient = deals.model_copy(
         update={"alerting": AlertingConfig.model_validate({"data_quality": {"max_error_rate": 0.05}})}
     )
-    assert [a.alert_type for a in quality_alerts(lenient, {"acme": steps(1000, 40, 960)}, run_id="r")] == [
-        "completeness"
+    assert [a.alert_type for a in quality_alerts(deals, {"acme": steps(1000, 40, 960)}, run_id="r")] == [
+        "dq_error_rate"
     ]
+    assert quality_alerts(lenient, {"acme": steps(1000, 40, 960)}, run_id="r")[0].alert_type == "completeness"
