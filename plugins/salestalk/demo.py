@@ -139,8 +139,11 @@ def run_demo() -> int:
     from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
 
     settings = get_settings()
+    from salestalk.alerting.routes import alert_dir, alert_log_path, read_alert_log
+
     settings.duckdb_path.unlink(missing_ok=True)
     shutil.rmtree(settings.data_docs_dir, ignore_errors=True)
+    shutil.rmtree(alert_dir(), ignore_errors=True)
     print("starting moto and the fake source API on loopback ...", flush=True)
     stack = start_embedded()
     outcomes: list[RunOutcome] = []
@@ -178,6 +181,8 @@ def run_demo() -> int:
         print(f"\nDuckDB warehouse: {settings.duckdb_path}")
         docs = settings.data_docs_dir / "index.html"
         print(f"GX Data Docs:     {docs if docs.exists() else '(not built)'}")
+        alerts = read_alert_log()
+        print(f"Alerts:           {len(alerts)} in {alert_log_path()} (python -m salestalk alerts)")
     finally:
         stack.stop()
         print("stopped moto and the fake source API")
