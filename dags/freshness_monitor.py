@@ -11,6 +11,7 @@ import os
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task
 
+from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.dagfactory import DOCS_BASE_URL
 
 DAG_ID = "monitor_freshness"
@@ -51,6 +52,8 @@ def build_dag() -> DAG:
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": dt.timedelta(minutes=5),
             "execution_timeout": dt.timedelta(minutes=10),
+            "on_failure_callback": alert_callbacks.task_failed,
+            "on_retry_callback": alert_callbacks.task_retry,
         },
         tags=["tier-1"],
         owner_links={OWNER: ONCALL_URL, "runbook": runbook_url},

@@ -23,6 +23,27 @@ def _source(name: str):
     return loaded.configs[name]
 
 
+class _AppDag:
+    """Stands in for a source config for DAGs that are not sources (app_insight_summaries,
+    monitor_freshness): the global routes from ``_defaults.yaml``, no tenants of its own."""
+
+    def __init__(self, dag_id: str) -> None:
+        from salestalk.config.alerting import AlertingConfig
+        from salestalk.config.loader import load_defaults, sources_dir
+
+        self.name = dag_id
+        self.dag_id = dag_id
+        self.tenants: tuple[str, ...] = ()
+        self.runbook = "docs/runbooks/README.md"
+        self.alerting = AlertingConfig.model_validate(load_defaults(sources_dir()).get("alerting", {}))
+
+
+def _source_or_app(name: str, dag_id: str):
+    if not dag_id.startswith("source_"):
+        return _AppDag(dag_id)
+    return _source(name)
+
+
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -141,12 +162,13 @@ def _task_facts(context: Any) -> dict[str, Any]:
 
 
 def task_failed(context: Any) -> dict[str, str]:
-    """``on_failure_callback`` of every source task: the task failed for good (no retries left)."""
+    """``on_failure_callback`` of every task of the source and app DAGs: it failed for good (no retries
+    left). A non-source DAG alerts on the global routes of ``_defaults.yaml``."""
     try:
         from salestalk.alerting.payload import Alert, run_url
 
         facts = _task_facts(context)
-        config = _source(facts["source"])
+        config = _source_or_app(facts["source"], facts["dag_id"])
         error = str(facts["exception"] or "unknown error").strip().splitlines()
         first_line = error[0][:500] if error else "unknown error"
         if facts["task_id"] == "report" and PUBLISH_ROLLUP_MESSAGE in first_line:
@@ -155,18 +177,16 @@ def task_failed(context: Any) -> dict[str, str]:
             )
             return {}
         tenants = (facts["tenant"],) if facts["tenant"] else tuple(config.tenants)
-        counts = {
-            "try_number": facts["try_number"],
-            "max_tries": facts["max_tries"],
-            "by_tenant": _batch_counts(config, facts["interval_start"], list(tenants)),
-        }
+        counts = {"try_number": facts["try_number"], "max_tries": facts["max_tries"]}
+        if not isinstance(config, _AppDag):
+            counts["by_tenant"] = _batch_counts(config, facts["interval_start"], list(tenants))
         alert = Alert(
             alert_type="task_failed",
             source=config.name,
             dag_id=facts["dag_id"],
             run_id=facts["run_id"],
             tenants=tenants,
-            what=f"{facts['task_id']} failed for tenant(s) {', '.join(tenants)}: {first_line}",
+            what=f"{facts['task_id']} failed for tenant(s) {', '.join(tenants) or '-'}: {first_line}",
             counts=counts,
             incident=f"task:{facts['task_id']}",
             run_link=run_url(facts["dag_id"], facts["run_id"], facts["task_id"], facts["map_index"]),

@@ -100,3 +100,28 @@ def test_retries_only_log(alert_dir, caplog) -> None:
         callbacks.task_retry(task_context("tenant.extract", TimeoutError("read timed out")))
     assert "retrying source_deals.tenant.extract tenant=globex" in caplog.text
     assert read_alert_log() == []
+
+
+def test_app_dag_failures_use_the_global_routes(alert_dir) -> None:
+    ti = SimpleNamespace(
+        dag_id="app_insight_summaries",
+        task_id="tenant.write",
+        map_index=1,
+        try_number=1,
+        max_tries=3,
+        rendered_map_index="globex",
+    )
+    error = RuntimeError("tenant globex: 1 of 3 insight_summary items were not written; dead-lettered")
+    context = {
+        "ti": ti,
+        "task": SimpleNamespace(task_id="tenant.write", tenant="globex"),
+        "run_id": RUN_ID,
+        "exception": error,
+    }
+    assert callbacks.task_failed(context) == {"log": "sent"}
+    (alert,) = read_alert_log()
+    assert alert["source"] == "app_insight_summaries" and alert["tenants"] == ["globex"]
+    assert alert["links"]["run"].endswith(
+        "/dags/app_insight_summaries/runs/scheduled__2026-11-02T00%3A00%3A00%2B00%3A00/tasks/tenant.write/mapped/1"
+    )
+    assert alert["links"]["source_runbook_path"] == "docs/runbooks/README.md"
