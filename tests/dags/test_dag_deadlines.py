@@ -94,3 +94,12 @@ def test_deadlines_come_from_config() -> None:
     ]
     none = deals.model_copy(update={"alerting": AlertingConfig.model_validate({"deadlines": []})})
     assert deadline_alerts(none) == []
+
+
+@pytest.mark.parametrize("dag_id", ["app_insight_summaries", "monitor_freshness"])
+def test_app_dags_alert_on_failure(dagbag, dag_id: str) -> None:
+    from salestalk.alerting import callbacks
+
+    for task in dagbag.dags[dag_id].tasks:
+        assert callbacks.task_failed in task.on_failure_callback, task.task_id
+        assert callbacks.task_retry in task.on_retry_callback, task.task_id
