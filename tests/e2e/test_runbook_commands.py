@@ -2,7 +2,7 @@
 
 The state: ``source_deals`` for 2026-11-01 through real Airflow (``dag.test()``), with globex's rows
 broken so its publish is held back (quarantine, a task failure alert, DQ alerts for the others), plus
-two DynamoDB dead letters for globex: one a throttled write that a redrive settles, one a blocked
+two DynamoDB dead letters for globex: one a write that ran out of retries, which a redrive settles, one a blocked
 cross-tenant item that stays. A command passes when it exits 0, or 1 (the CLI's "found a problem"),
 and prints no traceback or usage error.
 """
@@ -89,7 +89,7 @@ def demo_state(stack, dags, tmp_path_factory):
         }
         mode = WriteMode("put_if_newer", "summaryId", "computedAt")
         store.record(
-            entity="insight_summary", item=summary, key=None, reason="throttled", attempts=8, mode=mode
+            entity="insight_summary", item=summary, key=None, reason="retries_exhausted", attempts=8, mode=mode
         )
         writer = TenantDynamoWriter(
             stack.dynamodb_client(),
