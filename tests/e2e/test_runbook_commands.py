@@ -89,7 +89,12 @@ def demo_state(stack, dags, tmp_path_factory):
         }
         mode = WriteMode("put_if_newer", "summaryId", "computedAt")
         store.record(
-            entity="insight_summary", item=summary, key=None, reason="retries_exhausted", attempts=8, mode=mode
+            entity="insight_summary",
+            item=summary,
+            key=None,
+            reason="retries_exhausted",
+            attempts=8,
+            mode=mode,
         )
         writer = TenantDynamoWriter(
             stack.dynamodb_client(),
