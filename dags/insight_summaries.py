@@ -13,6 +13,7 @@ import os
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task_group
 
+from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.config.loader import load_sources
 from salestalk.dagfactory import DOCS_BASE_URL
 from salestalk.operators.tenant_dynamodb import InsightSummaryOperator, TenantDynamoDBWriteOperator
@@ -59,6 +60,8 @@ def build_dag() -> DAG:
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": dt.timedelta(minutes=10),
             "execution_timeout": dt.timedelta(minutes=30),
+            "on_failure_callback": alert_callbacks.task_failed,
+            "on_retry_callback": alert_callbacks.task_retry,
         },
         tags=["crm", "calls", "tier-2", "demo"],
         owner_links={OWNER: ONCALL_URL, "runbook": runbook_url},

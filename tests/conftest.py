@@ -10,6 +10,7 @@ from salestalk.localairflow import configure
 
 configure(Path(tempfile.mkdtemp(prefix="salestalk-test-airflow-")))
 os.environ.setdefault("SALESTALK_BUCKET", "salestalk-test")
+os.environ.setdefault("SALESTALK_ALERT_DIR", tempfile.mkdtemp(prefix="salestalk-test-alerts-"))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m salestalk validate-config | status | demo``."""
+"""Command line: ``python -m salestalk validate-config | demo`` and the operator commands in salestalk.ops."""
 
 from __future__ import annotations
 
@@ -20,26 +20,6 @@ def validate_config(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
-def status(args: argparse.Namespace) -> int:
-    from salestalk.accounting import batch_summaries, format_table
-    from salestalk.config.loader import load_sources
-    from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
-
-    loaded = load_sources(only=args.source)
-    if args.source not in loaded.configs:
-        print(f"unknown or invalid source {args.source!r}", file=sys.stderr)
-        return 2
-    summaries = batch_summaries(
-        DuckDBWarehouse(get_settings().duckdb_path), loaded.configs[args.source], args.interval
-    )
-    print(format_table(summaries))
-    for summary in summaries:
-        if summary.get("problem"):
-            print(f"problem: {summary['problem']}")
-    return 1 if any(s.get("problem") for s in summaries) else 0
-
-
 def demo(args: argparse.Namespace) -> int:
     from salestalk.demo import run_demo
 
@@ -52,10 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("validate-config", help="check every source config, list every problem")
     check.add_argument("--folder", help="folder of source YAML files (default include/sources)")
     check.set_defaults(func=validate_config)
-    show = commands.add_parser("status", help="row counts of one source interval, per tenant")
-    show.add_argument("--source", required=True)
-    show.add_argument("--interval", required=True, help="interval start, e.g. 2026-11-01T00:00:00Z")
-    show.set_defaults(func=status)
+    from salestalk.ops import register
+
+    register(commands)  # status, alerts, deadlines, freshness, quarantine, dead-letter
     run = commands.add_parser("demo", help="run every demo source end to end on the embedded defaults")
     run.set_defaults(func=demo)
     args = parser.parse_args(argv)

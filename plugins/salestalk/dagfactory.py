@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, get_parsing_context, task_group
 
+from salestalk.alerting import callbacks as alert_callbacks
+from salestalk.alerting.deadlines import deadline_alerts, deadline_minutes
+from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
 
@@ -23,6 +26,10 @@ def runbook_url(source: SourceConfig) -> str:
     if source.runbook.startswith("http"):
         return source.runbook
     return os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + source.runbook
+
+
+def runbook_url_for(path: str) -> str:
+    return os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + path
 
 
 def extract_summary(extract) -> str:
@@ -42,6 +49,13 @@ def extract_summary(extract) -> str:
 
 def doc_md(source: SourceConfig) -> str:
     where = extract_summary(source.extract)
+    deadlines = "; ".join(
+        f"`{d.name}`: {deadline_minutes(source, d.minutes):g} min after {d.reference.replace('_', ' ')}"
+        for d in source.alerting.deadlines
+    )
+    alert_runbooks = ", ".join(
+        f"[{t}]({runbook_url_for(runbook_for(t))})" for t in (*ALERT_TYPES, *OTHER_RUNBOOKS)
+    )
     return "\n".join(
         [
             f"# {source.name}",
@@ -60,6 +74,9 @@ def doc_md(source: SourceConfig) -> str:
             f"table-level failure: {source.quarantine.on_table_failure} |",
             f"| Suite | `great_expectations/expectations/{source.expectation_suite}.json` |",
             f"| Runbook | [{source.runbook}]({runbook_url(source)}) |",
+            f"| Deadlines | {deadlines} |",
+            f"| Alert routes | {', '.join(f'{r.name} ({r.kind})' for r in source.alerting.routes)} |",
+            f"| Alert runbooks | {alert_runbooks} |",
             "",
             "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
         ]
@@ -74,6 +91,8 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(seconds=source.max_retry_delay_seconds),
         "execution_timeout": dt.timedelta(minutes=source.execution_timeout_minutes),
+        "on_failure_callback": alert_callbacks.task_failed,
+        "on_retry_callback": alert_callbacks.task_retry,
     }
     with DAG(
         dag_id=source.dag_id,
@@ -87,6 +106,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
         doc_md=doc_md(source),
         render_template_as_native_obj=False,
+        deadline=deadline_alerts(source) or None,
     ) as dag:
 
         @task_group(group_id="tenant")

@@ -92,16 +92,15 @@ def report(source_name: str, context: Any) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from salestalk.accounting import batch_summaries, format_table
+    from salestalk.alerting.dq import check_and_alert
     from salestalk.settings import get_settings
     from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
 
     source = _source(source_name)
-    summaries = batch_summaries(
-        DuckDBWarehouse(get_settings().duckdb_path),
-        source,
-        context["data_interval_start"],
-    )
+    warehouse = DuckDBWarehouse(get_settings().duckdb_path)
+    summaries = batch_summaries(warehouse, source, context["data_interval_start"])
     log.info("batch counts for %s\n%s", source.dag_id, format_table(summaries))
+    check_and_alert(source, warehouse, context)
     problems = [s["problem"] for s in summaries if s.get("problem")]
     if problems:
         raise AirflowFailException(

@@ -38,7 +38,7 @@ def dagbag():
     return make_dagbag()
 
 
-APP_DAGS = {"app_insight_summaries"}
+APP_DAGS = {"app_insight_summaries", "monitor_freshness"}
 
 
 def expected_source_dag_ids() -> set[str]:

@@ -51,6 +51,7 @@ def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> N
     dags = last_json(airflow("dags", "list", "-o", "json", env=env))
     assert sorted(d["dag_id"] for d in dags) == [
         "app_insight_summaries",
+        "monitor_freshness",
         "source_calls",
         "source_classifications",
         "source_product_usage",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from salestalk.config.alerting import AlertingConfig
 from salestalk.config.tags import TAG_VOCABULARY
 from salestalk.tenancy import validate_tenant_id
 
@@ -205,6 +206,7 @@ class SourceConfig(Strict):
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
     freshness_target_minutes: int = Field(default=15, gt=0)
     runbook: str = Field(pattern=r"^(docs/runbooks/[A-Za-z0-9_./-]+\.md|https?://\S+)$")
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 

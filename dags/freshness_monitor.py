@@ -1,0 +1,74 @@
+"""Freshness monitor: every 30 minutes, classify each source and tenant's curated data and alert.
+
+The logic is in salestalk.freshness (Airflow-free); the decision tree and what to do are in
+docs/runbooks/freshness.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task
+
+from salestalk.alerting import callbacks as alert_callbacks
+from salestalk.dagfactory import DOCS_BASE_URL
+
+DAG_ID = "monitor_freshness"
+OWNER = "data-platform"
+ONCALL_URL = "https://salestalk.example.com/oncall/data-platform"
+RUNBOOK = "docs/runbooks/freshness.md"
+
+DOC_MD = """
+# monitor_freshness
+Every 30 minutes, per source and tenant: the latest `_loaded_at` and the latest business date of
+`curated.<source>`, classified as **healthy**, **source_behind** (fresh load, old business dates),
+**timing_mismatch** (the load landed after the downstream job ran) or **extraction_problem** (stale
+load). Each unhealthy pair raises one `freshness` alert on the source's routes (sent once per state).
+
+| | |
+|---|---|
+| Owner | data-platform |
+| On-call | data-platform: #salestalk-data-oncall ([rota]({oncall})) |
+| Thresholds | `alerting.freshness` in `include/sources/_defaults.yaml` or the source's file |
+| Runbook | [{path}]({runbook}) |
+| Command | `PYTHONPATH=plugins .venv/bin/python -m salestalk freshness` |
+"""
+
+
+def build_dag() -> DAG:
+    runbook_url = os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + RUNBOOK
+    with DAG(
+        dag_id=DAG_ID,
+        description="Freshness diagnosis per source and tenant, with alerts.",
+        schedule=CronDataIntervalTimetable("*/30 * * * *", timezone="UTC"),
+        start_date=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "owner": OWNER,
+            "retries": 2,
+            "retry_delay": dt.timedelta(seconds=30),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": dt.timedelta(minutes=5),
+            "execution_timeout": dt.timedelta(minutes=10),
+            "on_failure_callback": alert_callbacks.task_failed,
+            "on_retry_callback": alert_callbacks.task_retry,
+        },
+        tags=["tier-1"],
+        owner_links={OWNER: ONCALL_URL, "runbook": runbook_url},
+        doc_md=DOC_MD.format(oncall=ONCALL_URL, path=RUNBOOK, runbook=runbook_url),
+    ) as dag:
+
+        @task(task_id="diagnose")
+        def diagnose() -> list[dict]:
+            from salestalk.freshness import run_monitor
+
+            return run_monitor()
+
+        diagnose()
+    return dag
+
+
+if get_parsing_context().dag_id in (None, DAG_ID):
+    build_dag()

@@ -1,0 +1,169 @@
+"""Data-quality alerts, raised by the run's ``report`` task after every tenant's batch.
+
+- ``dq_error_rate``: failing rows / rows above ``alerting.data_quality.max_error_rate`` (default 0.1%).
+- ``completeness``: rows accounted for in the curated table / rows extracted below
+  ``alerting.data_quality.min_completeness`` (default 99.5%). Accounted for = published (inserted or
+  updated) + stale versions skipped (a newer version is already curated) + exact duplicates dropped.
+
+Both only look at tenants whose batch published: a held-back or unfinished batch already failed a task,
+and that failure is its alert. A tenant is named in one DQ alert per run: above the error rate, the
+``dq_error_rate`` alert (which also carries its completeness, usually low for the same reason: the
+quarantined rows); otherwise a ``completeness`` alert, which then means rows went missing between steps. Publish of the passing rows is never stopped here; the hold-back policy
+(``quarantine.max_error_rate``, ``quarantine.on_table_failure``) alone decides that. One alert per type
+and run, naming every breaching tenant with its counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from salestalk.batch import format_utc, parse_utc
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from salestalk.alerting.payload import Alert
+    from salestalk.config.models import SourceConfig
+
+log = logging.getLogger(__name__)
+
+
+def batch_results(warehouse, source: SourceConfig, interval_start: dt.datetime | str) -> dict[str, dict]:
+    """``{tenant: {step: result}}`` recorded in ``audit.batch_results`` for one interval."""
+    stamp = format_utc(parse_utc(interval_start))
+    with warehouse.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+            "AND table_name = 'batch_results'"
+        ).fetchall()[0][0]
+        if not exists:
+            return {}
+        rows = con.execute(
+            "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "
+            "AND interval_start = ?::TIMESTAMPTZ",
+            [source.name, stamp],
+        ).fetchall()
+    results: dict[str, dict] = {}
+    for tenant, step, result in rows:
+        results.setdefault(tenant, {})[step] = json.loads(result)
+    return results
+
+
+def completeness(steps: dict[str, dict]) -> float | None:
+    load, validation, publish = steps.get("load", {}), steps.get("validate", {}), steps.get("publish", {})
+    extracted = load.get("landed")
+    if not extracted or publish.get("published") is None:
+        return None
+    accounted = (
+        publish.get("published", 0)
+        + publish.get("stale_skipped", 0)
+        + validation.get("duplicates_dropped", 0)
+    )
+    return accounted / extracted
+
+
+def quality_alerts(
+    source: SourceConfig,
+    results: dict[str, dict],
+    *,
+    run_id: str | None,
+    interval_start: str | None = None,
+    interval_end: str | None = None,
+) -> list[Alert]:
+    """The DQ alerts for one run, from the recorded step results (pure: no I/O)."""
+    from salestalk.alerting.payload import Alert
+
+    policy = source.alerting.data_quality
+    error_breaches: dict[str, dict[str, Any]] = {}
+    completeness_breaches: dict[str, dict[str, Any]] = {}
+    for tenant, steps in sorted(results.items()):
+        publish, validation = steps.get("publish"), steps.get("validate")
+        if not publish or publish.get("held_back") or not validation:
+            continue
+        if validation["error_rate"] > policy.max_error_rate:
+            error_breaches[tenant] = {
+                "rows": validation["rows"],
+                "failing": validation["failing"],
+                "error_rate": round(validation["error_rate"], 6),
+                "published": publish.get("published"),
+                "reasons": validation.get("reasons", {}),
+            }
+        share = completeness(steps)
+        if tenant in error_breaches:
+            # One alert per tenant and run: the error-rate alert carries the completeness too.
+            error_breaches[tenant]["completeness"] = None if share is None else round(share, 6)
+        elif share is not None and share < policy.min_completeness:
+            completeness_breaches[tenant] = {
+                "extracted": steps["load"]["landed"],
+                "published": publish.get("published"),
+                "stale_skipped": publish.get("stale_skipped"),
+                "duplicates_dropped": validation.get("duplicates_dropped"),
+                "quarantined": validation.get("failing"),
+                "completeness": round(share, 6),
+            }
+    alerts = []
+    common = {
+        "source": source.name,
+        "dag_id": source.dag_id,
+        "run_id": run_id,
+        "source_runbook": source.runbook,
+        "interval_start": interval_start,
+        "interval_end": interval_end,
+    }
+    if error_breaches:
+        worst = max(b["error_rate"] for b in error_breaches.values())
+        alerts.append(
+            Alert(
+                alert_type="dq_error_rate",
+                tenants=tuple(error_breaches),
+                what=(
+                    f"{sum(b['failing'] for b in error_breaches.values())} failing rows quarantined; error rate "
+                    f"up to {worst:.2%} is above the {policy.max_error_rate:.2%} alert threshold "
+                    f"(passing rows were published; completeness down to "
+                    f"{min((b['completeness'] or 0) for b in error_breaches.values()):.2%})"
+                ),
+                counts={"by_tenant": error_breaches, "threshold": policy.max_error_rate},
+                incident="dq:error_rate",
+                **common,
+            )
+        )
+    if completeness_breaches:
+        lowest = min(b["completeness"] for b in completeness_breaches.values())
+        alerts.append(
+            Alert(
+                alert_type="completeness",
+                tenants=tuple(completeness_breaches),
+                what=(
+                    f"completeness down to {lowest:.2%} (rows accounted for in curated / rows extracted) is "
+                    f"below the {policy.min_completeness:.2%} threshold"
+                ),
+                counts={"by_tenant": completeness_breaches, "threshold": policy.min_completeness},
+                incident="dq:completeness",
+                **common,
+            )
+        )
+    return alerts
+
+
+def check_and_alert(source: SourceConfig, warehouse, context: Any) -> list[dict[str, Any]]:
+    """Called by the report task: raise the run's DQ alerts; never raises itself."""
+    try:
+        from salestalk.alerting.routes import deliver
+
+        start, end = context["data_interval_start"], context["data_interval_end"]
+        alerts = quality_alerts(
+            source,
+            batch_results(warehouse, source, start),
+            run_id=context.get("run_id"),
+            interval_start=format_utc(parse_utc(start)),
+            interval_end=format_utc(parse_utc(end)),
+        )
+        return [
+            {"alert": a.alert_type, "dedup_key": a.dedup_key, "routes": deliver(a, source.alerting.routes)}
+            for a in alerts
+        ]
+    except Exception:
+        log.exception("data-quality alerting failed for %s", source.name)
+        return []

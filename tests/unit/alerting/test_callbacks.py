@@ -1,0 +1,127 @@
+"""The Airflow callbacks, called as Airflow calls them: deadline missed, task failed, retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from types import SimpleNamespace
+
+from salestalk.alerting import callbacks
+from salestalk.alerting.routes import read_alert_log
+
+RUN_ID = "scheduled__2026-11-02T00:00:00+00:00"
+
+
+def deadline_context() -> dict:
+    """What the scheduler passes: the DAGRunResponse as JSON and the deadline."""
+    return {
+        "dag_run": {
+            "dag_id": "source_deals",
+            "dag_run_id": RUN_ID,
+            "state": "running",
+            "queued_at": "2026-11-02T00:00:05Z",
+            "data_interval_start": "2026-11-01T00:00:00Z",
+            "data_interval_end": "2026-11-02T00:00:00Z",
+        },
+        "deadline": {"id": "0198", "deadline_time": dt.datetime(2026, 11, 2, 0, 15, 5, tzinfo=dt.UTC)},
+    }
+
+
+def test_deadline_missed_sends_one_alert_per_run_and_deadline(alert_dir, receiver, monkeypatch) -> None:
+    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
+    kwargs = {"source": "deals", "deadline": "freshness_target", "minutes": 15.0, "reference": "queued_at"}
+    assert callbacks.deadline_missed(**kwargs, context=deadline_context()) == {"log": "sent"}
+    assert callbacks.deadline_missed(**kwargs, context=deadline_context()) == {"log": "duplicate"}
+    (alert,) = read_alert_log()
+    assert alert["alert_type"] == "deadline_missed" and alert["source"] == "deals"
+    assert alert["tenants"] == ["acme", "globex", "initech"] and alert["run_id"] == RUN_ID
+    assert "not finished 15 min after its queued at" in alert["what"]
+    assert alert["counts"]["tenants"] == 3 and alert["counts"]["tenants_published"] == 0
+    assert alert["details"]["deadline_time"] == "2026-11-02T00:15:05+00:00"
+    assert alert["links"]["runbook_path"] == "docs/runbooks/deadline-missed.md"
+    assert alert["interval_start"] == "2026-11-01T00:00:00Z"
+
+
+def test_a_broken_callback_never_raises(alert_dir, caplog) -> None:
+    with caplog.at_level(logging.ERROR):
+        assert callbacks.deadline_missed("no_such_source", "x", 1, "queued_at", context={}) == {}
+    assert "deadline_missed callback failed" in caplog.text
+
+
+def task_context(task_id: str, error: Exception, tenant: str | None = "globex", map_index: int = 1) -> dict:
+    ti = SimpleNamespace(
+        dag_id="source_deals",
+        task_id=task_id,
+        map_index=map_index,
+        try_number=3,
+        max_tries=2,
+        rendered_map_index=tenant,
+    )
+    task = SimpleNamespace(task_id=task_id, source_name="deals", tenant=tenant)
+    return {
+        "ti": ti,
+        "task": task,
+        "run_id": RUN_ID,
+        "exception": error,
+        "data_interval_start": dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        "data_interval_end": dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    }
+
+
+def test_task_failure_sends_the_same_payload_format(alert_dir, monkeypatch) -> None:
+    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
+    error = RuntimeError("publish held back for source=deals tenant=globex: error rate 12.00% is above 5.00%")
+    assert callbacks.task_failed(task_context("tenant.publish", error)) == {"log": "sent"}
+    assert callbacks.task_failed(task_context("tenant.publish", error)) == {"log": "duplicate"}
+    (alert,) = read_alert_log()
+    assert alert["alert_type"] == "task_failed" and alert["tenants"] == ["globex"]
+    assert alert["what"].startswith("tenant.publish failed for tenant(s) globex: publish held back")
+    assert alert["links"]["run"].endswith("/tasks/tenant.publish/mapped/1")
+    assert alert["details"]["exception_type"] == "RuntimeError" and alert["counts"]["try_number"] == 3
+    assert alert["interval_start"] == "2026-11-01T00:00:00+00:00"
+
+
+def test_report_failure_caused_by_tenant_failures_is_not_alerted_again(alert_dir) -> None:
+    error = RuntimeError("1 tenant batch(es) did not publish cleanly: globex: publish held back")
+    assert callbacks.task_failed(task_context("report", error, tenant=None, map_index=-1)) == {}
+    assert read_alert_log() == []
+
+
+def test_report_failure_for_its_own_reason_is_alerted_for_every_tenant(alert_dir, monkeypatch) -> None:
+    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
+    error = OSError("warehouse file is unreadable")
+    assert callbacks.task_failed(task_context("report", error, tenant=None, map_index=-1)) == {"log": "sent"}
+    (alert,) = read_alert_log()
+    assert alert["tenants"] == ["acme", "globex", "initech"]
+
+
+def test_retries_only_log(alert_dir, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="salestalk.alerting.callbacks"):
+        callbacks.task_retry(task_context("tenant.extract", TimeoutError("read timed out")))
+    assert "retrying source_deals.tenant.extract tenant=globex" in caplog.text
+    assert read_alert_log() == []
+
+
+def test_app_dag_failures_use_the_global_routes(alert_dir) -> None:
+    ti = SimpleNamespace(
+        dag_id="app_insight_summaries",
+        task_id="tenant.write",
+        map_index=1,
+        try_number=1,
+        max_tries=3,
+        rendered_map_index="globex",
+    )
+    error = RuntimeError("tenant globex: 1 of 3 insight_summary items were not written; dead-lettered")
+    context = {
+        "ti": ti,
+        "task": SimpleNamespace(task_id="tenant.write", tenant="globex"),
+        "run_id": RUN_ID,
+        "exception": error,
+    }
+    assert callbacks.task_failed(context) == {"log": "sent"}
+    (alert,) = read_alert_log()
+    assert alert["source"] == "app_insight_summaries" and alert["tenants"] == ["globex"]
+    assert alert["links"]["run"].endswith(
+        "/dags/app_insight_summaries/runs/scheduled__2026-11-02T00%3A00%3A00%2B00%3A00/tasks/tenant.write/mapped/1"
+    )
+    assert alert["links"]["source_runbook_path"] == "docs/runbooks/README.md"
