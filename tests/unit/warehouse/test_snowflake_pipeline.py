@@ -1,0 +1,158 @@
+"""One deals batch through every step on DuckDB and on Snowflake (fakesnow, patch mode): same verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from salestalk import pipeline
+from salestalk.batch import Batch
+from salestalk.config.loader import load_sources
+from salestalk.config.models import QuarantinePolicy, SnowflakeOptions
+from salestalk.embedded import ensure_bucket
+from salestalk.land import land_records
+from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
+from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+from tests.support.moto import kms_key
+
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+END = START + dt.timedelta(days=1)
+
+
+def deal(n: int, **overrides) -> dict:
+    row = {
+        "deal_id": f"D{n:03d}",
+        "account_name": f"Account {n}",
+        "stage": "proposal",
+        "amount": 1000.0 + n,
+        "currency": "USD",
+        "owner_email": f"rep{n}@acme.example",
+        "close_date": "2026-12-01",
+        "updated_at": f"2026-11-01T{n % 24:02d}:00:00Z",
+    }
+    return {**row, **overrides}
+
+
+RECORDS = [
+    *(deal(n) for n in range(1, 21)),
+    deal(2, stage="negotiation", updated_at="2026-11-01T12:30:00Z"),  # newer version of D002
+    deal(3, stage="prospecting", updated_at="2026-10-31T23:00:00Z"),  # older version of D003
+    deal(4),  # exact duplicate
+    deal(30, amount=-5.0),  # out of range
+    deal(31, stage="lost"),  # not in set
+    deal(32, owner_email="not an email"),  # regex
+    deal(33, amount="12abc"),  # cast failure
+    deal(34, deal_id=None),  # primary key null
+    deal(35, updated_at=None),  # cursor null (and not-null rule)
+    deal(36, currency=None, close_date="2026-02-30"),  # null + cast failure
+    deal(37, owner_email="ok@example.com\n"),  # Python's $ matches before a final newline
+]
+
+
+@pytest.fixture
+def landed(moto_server, monkeypatch):
+    key = kms_key(moto_server)
+    monkeypatch.setenv(KMS_KEY_ENV, key.key_id)
+    monkeypatch.setenv(KMS_ALLOWED_ENV, key.key_id)
+    client = moto_server.client("s3")
+    ensure_bucket(client, "sfparity")
+    source = (
+        load_sources()
+        .configs["deals"]
+        .model_copy(update={"quarantine": QuarantinePolicy(max_error_rate=0.5)})
+    )
+    batch = Batch("deals", "acme", START, END, "manual__1")
+    services = pipeline.Services(client, "sfparity", None)
+    manifest = land_records(
+        [RECORDS],
+        services.tenant_s3("acme"),
+        batch,
+        source.table_schema.column_names,
+        "updated_at",
+        (START, END),
+        chunk_rows=10,
+    )
+    assert len(manifest.parts) == 4
+    return client, source, batch
+
+
+def run_steps(source, batch, services) -> dict:
+    out = {}
+    for step in ("load_to_staging", "validate", "quarantine", "publish"):
+        out[step] = getattr(pipeline, step)(source, batch, services)
+    return out
+
+
+def duckdb_outputs(warehouse: DuckDBWarehouse) -> dict:
+    with warehouse.connect() as con:
+        verdicts = con.execute(
+            "SELECT _record_num, _reasons FROM quarantine.deals ORDER BY _record_num"
+        ).fetchall()
+        curated = con.execute(
+            "SELECT * EXCLUDE (_published_run_id) FROM curated.deals ORDER BY deal_id"
+        ).fetchall()
+    return {"verdicts": [(int(n), list(r)) for n, r in verdicts], "curated": curated}
+
+
+def snowflake_outputs(warehouse: SnowflakeWarehouse) -> dict:
+    import json
+
+    with warehouse.connect() as con:
+        verdicts = con.fetchall('SELECT "_RECORD_NUM", "_REASONS" FROM "QUARANTINE"."DEALS" ORDER BY 1')
+        curated = con.fetchall(
+            'SELECT "DEAL_ID", "ACCOUNT_NAME", "STAGE", "AMOUNT", "CURRENCY", "OWNER_EMAIL", "CLOSE_DATE", '
+            '"UPDATED_AT", "_TENANT_ID", "_LOADED_AT", "_INTERVAL_START" FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"'
+        )
+    return {"verdicts": [(int(n), json.loads(r)) for n, r in verdicts], "curated": curated}
+
+
+@pytest.mark.parametrize("stage_kind", ["internal", "external"])
+def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
+    landed, tmp_path, snowflake_patched, stage_kind
+) -> None:
+    client, source, batch = landed
+    duck = DuckDBWarehouse(tmp_path / "w.duckdb")
+    duck_counts = run_steps(source, batch, pipeline.Services(client, "sfparity", duck))
+
+    snow = SnowflakeWarehouse()
+    if stage_kind == "external":
+        # A file:// stage stands in for the external S3 stage: the same COPY ... FILES = (<keys>) text.
+        root = mirror_bucket(client, "sfparity", tmp_path / "bucket")
+        with snow.connect() as con:
+            con.execute('CREATE SCHEMA IF NOT EXISTS "STAGING"')
+            con.execute(f'CREATE STAGE "STAGING"."SALESTALK_RAW" URL = \'file://{root}/\'')
+    source = source.model_copy(update={"snowflake": SnowflakeOptions(stage_kind=stage_kind)})
+    snow_counts = run_steps(source, batch, pipeline.Services(client, "sfparity", snow))
+
+    for step in ("load_to_staging", "validate", "publish"):
+        keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs",)}
+        assert {k: snow_counts[step][k] for k in keep} == keep, step
+    assert snow_counts["quarantine"]["quarantined"] == duck_counts["quarantine"]["quarantined"]
+    duck_out, snow_out = duckdb_outputs(duck), snowflake_outputs(snow)
+    assert snow_out["verdicts"] == duck_out["verdicts"]
+    assert normalise(snow_out["curated"]) == normalise(duck_out["curated"])
+    assert duck_counts["validate"]["failing"] == 7, duck_counts["validate"]
+
+
+def mirror_bucket(client, bucket, root):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            path = root / item["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    return root
+
+
+def normalise(rows):
+    from decimal import Decimal
+
+    def value(v):
+        if isinstance(v, Decimal):
+            return int(v) if v == v.to_integral_value() else float(v)
+        if isinstance(v, dt.datetime):
+            return v.astimezone(dt.UTC)
+        return v
+
+    return [tuple(value(v) for v in row) for row in rows]
