@@ -156,3 +156,40 @@ def normalise(rows):
         return v
 
     return [tuple(value(v) for v in row) for row in rows]
+
+
+def test_snowflake_publish_is_idempotent_and_older_versions_never_win(landed, snowflake_patched) -> None:
+    client, source, batch = landed
+    source = source.model_copy(update={"snowflake": SnowflakeOptions(stage_kind="internal")})
+    snow = SnowflakeWarehouse()
+    services = pipeline.Services(client, "sfparity", snow)
+    first = run_steps(source, batch, services)
+    assert first["publish"]["inserted"] > 0
+
+    def curated() -> list[tuple]:
+        with snow.connect() as con:
+            return con.fetchall('SELECT * FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"')
+
+    before = curated()
+    # A rerun and a retry of the same interval: every step again, then publish once more.
+    rerun = run_steps(source, batch, services)
+    assert pipeline.publish(source, batch, services)["published"] == 0
+    assert rerun["publish"] == {**first["publish"], "published": 0, "inserted": 0, "updated": 0,
+                                "stale_skipped": first["validate"]["passed"]}  # fmt: skip
+    assert curated() == before
+
+    # The next interval brings an older version of D002 and a newer one of D005.
+    late = Batch("deals", "acme", END, END + dt.timedelta(days=1), "scheduled__2")
+    records = [
+        deal(2, stage="closed_lost", updated_at="2026-11-01T06:00:00Z"),
+        deal(5, stage="closed_won", updated_at="2026-11-02T09:00:00Z"),
+    ]
+    land_records([records], services.tenant_s3("acme"), late, source.table_schema.column_names,
+                 "updated_at", (END, END + dt.timedelta(days=1)))  # fmt: skip
+    second = run_steps(source, late, services)
+    assert (second["publish"]["updated"], second["publish"]["stale_skipped"]) == (1, 1)
+    after = {row[0]: row for row in curated()}
+    stage = [c.name for c in source.table_schema.columns].index("stage")
+    assert after["D002"][stage] == "negotiation", "an older version must never overwrite a newer one"
+    assert after["D005"][stage] == "closed_won"
+    assert {k: v for k, v in after.items() if k != "D005"} == {r[0]: r for r in before if r[0] != "D005"}
