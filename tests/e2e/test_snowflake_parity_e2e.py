@@ -6,8 +6,9 @@ Snowflake runs switch only the environment (``SALESTALK_WAREHOUSE=snowflake``), 
 (``snowflake.stage_kind: internal`` in ``_defaults.yaml``: fakesnow cannot read ``s3://``). No code differs.
 
 Checked per source, tenant and day: the batch counts, staging and quarantine row counts, the oracle's
-counts; then every curated row and every quarantined row's reasons; then that rerunning both intervals
-on Snowflake changes nothing; then the insight summaries computed from either warehouse.
+counts; then every curated row and every quarantined row's reasons; then that rerunning the older interval
+on Snowflake changes nothing; then the insight summaries computed from either warehouse. (Rerunning both
+intervals, and retries, are covered on Snowflake by tests/unit/warehouse/test_snowflake_pipeline.py.)
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def snowflake_env(fakesnow_server, fast_retry_sources, tmp_path, monkeypatch):
             "port": fakesnow_server["port"],
             "protocol": "http",
             "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+            # A statement fakesnow cannot run fails the task instead of being retried for minutes.
+            "login_timeout": 60,
+            "network_timeout": 120,
         },
     }
     sources = tmp_path / "sources-snowflake"
@@ -216,8 +220,7 @@ def test_every_source_gives_the_same_counts_and_curated_rows_on_duckdb_and_snowf
     # The warehouse -> app query on Snowflake gives the same summaries.
     assert insight_items(snow) == duck_insights
 
-    # Reruns of both intervals (every step again, in reverse order) leave Snowflake unchanged.
-    for day in reversed(DAYS):
-        for source in SOURCES:
-            assert harness.run(source, day).state == "success", ("snowflake rerun", source, day)
+    # A rerun of the older interval (every step again, after the newer one published) changes nothing.
+    for source in SOURCES:
+        assert harness.run(source, DAYS[0]).state == "success", ("snowflake rerun", source)
     assert snowflake_state(snow, configs) == snow_state
