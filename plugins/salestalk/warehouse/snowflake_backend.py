@@ -439,10 +439,17 @@ class SnowflakeWarehouse:
             ]
             checks += [
                 quality_sql.TableCheck(
-                    exp.type, (exp.column or "",), False, {"missing_columns": [exp.column]}, dict(exp.kwargs)
+                    exp.type,
+                    (exp.column or "",),
+                    False,
+                    {"missing_columns": [exp.column]},
+                    dict(exp.kwargs),
+                    suite.reasons[i],
+                    i,
                 )
-                for _, exp in quality_sql.applicable_row_rules(suite, observed_columns).skipped
+                for i, exp in quality_sql.applicable_row_rules(suite, observed_columns).skipped
             ]
+            checks.sort(key=lambda c: c.index if c.index is not None else -1)  # as quality_sql.table_checks
             table_failures = [pipeline._describe_check(c) for c in checks if not c.success]
             gx = self._run_gx(con, suite, batch, rows, schema.primary_key, present, extra)
             pipeline._cross_check(gx, reason_counts, batch)
