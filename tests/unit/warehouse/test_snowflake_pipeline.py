@@ -48,6 +48,7 @@ RECORDS = [
     deal(35, updated_at=None),  # cursor null (and not-null rule)
     deal(36, currency=None, close_date="2026-02-30"),  # null + cast failure
     deal(37, owner_email="ok@example.com\n"),  # Python's $ matches before a final newline
+    deal(38, surprise="x"),  # schema drift: an unknown field fails the table-level column check
 ]
 
 
@@ -61,7 +62,9 @@ def landed(moto_server, monkeypatch):
     source = (
         load_sources()
         .configs["deals"]
-        .model_copy(update={"quarantine": QuarantinePolicy(max_error_rate=0.5)})
+        .model_copy(
+            update={"quarantine": QuarantinePolicy(max_error_rate=0.5, on_table_failure="publish_passing")}
+        )
     )
     batch = Batch("deals", "acme", START, END, "manual__1")
     services = pipeline.Services(client, "sfparity", None)
@@ -134,6 +137,8 @@ def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
     assert snow_out["verdicts"] == duck_out["verdicts"]
     assert normalise(snow_out["curated"]) == normalise(duck_out["curated"])
     assert duck_counts["validate"]["failing"] == 7, duck_counts["validate"]
+    assert duck_counts["validate"]["unexpected_columns"] == ["surprise"]
+    assert duck_counts["validate"]["table_failures"], "the drift must be reported by both backends alike"
 
 
 def mirror_bucket(client, bucket, root):
