@@ -52,8 +52,13 @@ RECORDS = [
 ]
 
 
-@pytest.fixture
-def landed(moto_server, monkeypatch):
+@pytest.fixture(scope="module")
+def landed(moto_server):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _land(moto_server, monkeypatch)
+
+
+def _land(moto_server, monkeypatch):
     key = kms_key(moto_server)
     monkeypatch.setenv(KMS_KEY_ENV, key.key_id)
     monkeypatch.setenv(KMS_ALLOWED_ENV, key.key_id)
@@ -79,6 +84,14 @@ def landed(moto_server, monkeypatch):
     )
     assert len(manifest.parts) == 4
     return client, source, batch
+
+
+@pytest.fixture(scope="module")
+def duckdb_run(landed, tmp_path_factory):
+    """The DuckDB path's step results and outputs for the landed batch, computed once per module."""
+    client, source, batch = landed
+    duck = DuckDBWarehouse(tmp_path_factory.mktemp("duckdb") / "w.duckdb")
+    return run_steps(source, batch, pipeline.Services(client, "sfparity", duck)), duckdb_outputs(duck)
 
 
 def run_steps(source, batch, services) -> dict:
@@ -113,11 +126,10 @@ def snowflake_outputs(warehouse: SnowflakeWarehouse) -> dict:
 
 @pytest.mark.parametrize("stage_kind", ["internal", "external"])
 def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
-    landed, tmp_path, snowflake_patched, stage_kind
+    landed, duckdb_run, tmp_path, snowflake_patched, stage_kind
 ) -> None:
     client, source, batch = landed
-    duck = DuckDBWarehouse(tmp_path / "w.duckdb")
-    duck_counts = run_steps(source, batch, pipeline.Services(client, "sfparity", duck))
+    duck_counts, duck_out = duckdb_run
 
     snow = SnowflakeWarehouse()
     if stage_kind == "external":
@@ -133,7 +145,7 @@ def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
         keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs",)}
         assert {k: snow_counts[step][k] for k in keep} == keep, step
     assert snow_counts["quarantine"]["quarantined"] == duck_counts["quarantine"]["quarantined"]
-    duck_out, snow_out = duckdb_outputs(duck), snowflake_outputs(snow)
+    snow_out = snowflake_outputs(snow)
     assert snow_out["verdicts"] == duck_out["verdicts"]
     assert normalise(snow_out["curated"]) == normalise(duck_out["curated"])
     assert duck_counts["validate"]["failing"] == 7, duck_counts["validate"]
