@@ -57,20 +57,7 @@ def batch_summaries(
     warehouse: DuckDBWarehouse, source: SourceConfig, interval_start: dt.datetime | str
 ) -> list[dict[str, Any]]:
     stamp = format_utc(parse_utc(interval_start))
-    with warehouse.connect() as con:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-            "AND table_name = 'batch_results'"
-        ).fetchall()[0][0]
-        rows = (
-            con.execute(
-                "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "
-                "AND interval_start = ?::TIMESTAMPTZ",
-                [source.name, stamp],
-            ).fetchall()
-            if exists
-            else []
-        )
+    rows = warehouse.batch_result_rows(source.name, stamp)
     import json
 
     by_tenant: dict[str, dict[str, dict]] = {t: {} for t in source.tenants}

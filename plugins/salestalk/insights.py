@@ -186,18 +186,21 @@ def compute_insight_summary(
     if period_end < period_start:
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
     floor = _utc(computed_at, "computed_at")
-    create_input_views(con)
     next_day = period_end + dt.timedelta(days=1)
-    rows = con.execute(
-        summary_sql(),
-        {
-            "tenant": tenant,
-            "period_start": f"{period_start.isoformat()}T00:00:00Z",
-            "period_end": f"{next_day.isoformat()}T00:00:00Z",
-            "first_day": period_start.isoformat(),
-            "last_day": period_end.isoformat(),
-        },
-    ).fetchall()
+    params = {
+        "tenant": tenant,
+        "period_start": f"{period_start.isoformat()}T00:00:00Z",
+        "period_end": f"{next_day.isoformat()}T00:00:00Z",
+        "first_day": period_start.isoformat(),
+        "last_day": period_end.isoformat(),
+    }
+    if getattr(con, "dialect", "duckdb") == "snowflake":
+        from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+
+        rows = SnowflakeWarehouse.insight_rows(con, params)
+    else:
+        create_input_views(con)
+        rows = con.execute(summary_sql(), params).fetchall()
     metrics, stage_counts, changed_at = _metrics(rows)
     summary = {
         "schemaVersion": SCHEMA_VERSION,

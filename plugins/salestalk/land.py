@@ -29,6 +29,7 @@ DEFAULT_CHUNK_ROWS = 50_000
 MANIFEST_PREFIX = "_manifest-"
 RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent", "_rejections")
 REJECTION_SEPARATOR = "\x1f"
+MAX_REJECTIONS = 16
 
 
 @dataclass
@@ -97,11 +98,16 @@ def raw_table(
         **{c: pa.array(v, pa.string()) for c, v in data.items()},
         "_extra_json": pa.array(extras, pa.string()),
         "_absent": pa.array(absent, pa.string()),
-        "_rejections": pa.array(
-            [REJECTION_SEPARATOR.join(r) if r else None for r in rejections], pa.string()
-        ),
+        "_rejections": pa.array([_joined(r) for r in rejections], pa.string()),
     }
     return pa.table(arrays)
+
+
+def _joined(rejections: list[str]) -> str | None:
+    """At most MAX_REJECTIONS reasons per row, so every warehouse can split them back the same way."""
+    if len(rejections) > MAX_REJECTIONS:
+        rejections = [*rejections[: MAX_REJECTIONS - 1], "more_rejections"]
+    return REJECTION_SEPARATOR.join(rejections) if rejections else None
 
 
 def raw_prefix_segments(batch: Batch) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from salestalk.batch import Batch
     from salestalk.config.models import SourceConfig
     from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class MissingUpstream(RuntimeError):
 class Services:
     s3_client: Any
     bucket: str
-    warehouse: DuckDBWarehouse
+    warehouse: DuckDBWarehouse | SnowflakeWarehouse
     http_session: requests.Session | None = None
     api_base_url: str | None = None
     guards: dict[str, TenantS3] = field(default_factory=dict)
@@ -72,6 +73,11 @@ class Services:
             }
             for tenant, guard in self.guards.items()
         }
+
+
+def native_step(services: Services, step: str) -> Any:
+    """The backend's own implementation of ``step`` (Snowflake SQL), or None to run the DuckDB SQL here."""
+    return getattr(services.warehouse, f"{step}_step", None)
 
 
 def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:
@@ -207,7 +213,12 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
     if manifest is None:
         raise MissingUpstream(f"no landed manifest for {batch.describe()}; run extract first")
     staged = services.warehouse.replace_staging(
-        source, batch, iter_raw_parts(s3, manifest), manifest.landed_at
+        source,
+        batch,
+        iter_raw_parts(s3, manifest),
+        manifest.landed_at,
+        manifest=manifest,
+        raw_bytes=s3.get_bytes,
     )
     if staged != manifest.rows:
         raise RuntimeError(
@@ -238,6 +249,8 @@ def _batch_view_sql(source: SourceConfig, batch: Batch) -> str:
 
 
 def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    if (native := native_step(services, "validate")) is not None:
+        return native(source, batch, services)
     from salestalk.pii import landed_suite
     from salestalk.quality import sql as quality_sql
     from salestalk.quality.suite import load_suite, suite_path
@@ -377,6 +390,8 @@ def _describe_check(check: Any) -> str:
 
 
 def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    if (native := native_step(services, "quarantine")) is not None:
+        return native(source, batch, services)
     wh = services.warehouse
     quarantine_table = table("quarantine", source.name)
     verdicts = table("audit", source.name + "_verdicts")
@@ -438,6 +453,8 @@ def hold_back_reason(source: SourceConfig, validation: dict[str, Any]) -> str | 
 
 def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """MERGE the batch's passing rows into the curated table; older versions never win."""
+    if (native := native_step(services, "publish")) is not None:
+        return native(source, batch, services)
     wh = services.warehouse
     schema = source.table_schema
     verdicts = table("audit", source.name + "_verdicts")

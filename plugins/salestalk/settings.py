@@ -19,6 +19,8 @@ class Settings:
     aws_conn_id: str
     data_docs_dir: Path
     dynamodb_table: str
+    warehouse: str = "duckdb"
+    snowflake_conn_id: str = "snowflake_default"
 
 
 def get_settings() -> Settings:
@@ -29,4 +31,6 @@ def get_settings() -> Settings:
         aws_conn_id=os.environ.get("SALESTALK_AWS_CONN_ID", "aws_default"),
         data_docs_dir=REPO_ROOT / "great_expectations" / "uncommitted" / "data_docs" / "local_site",
         dynamodb_table=os.environ.get("SALESTALK_DYNAMODB_TABLE", "salestalk-app"),
+        warehouse=os.environ.get("SALESTALK_WAREHOUSE", "duckdb"),
+        snowflake_conn_id=os.environ.get("SALESTALK_SNOWFLAKE_CONN_ID", "snowflake_default"),
     )

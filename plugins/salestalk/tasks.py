@@ -37,13 +37,13 @@ def make_services(source) -> Any:
     from salestalk.config.models import RestApiExtract
     from salestalk.pipeline import Services
     from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.backends import open_warehouse
 
     settings = get_settings()
     services = Services(
         s3_client=S3Hook(aws_conn_id=settings.aws_conn_id).get_conn(),
         bucket=settings.bucket,
-        warehouse=DuckDBWarehouse(settings.duckdb_path, memory_limit=settings.duckdb_memory_limit),
+        warehouse=open_warehouse(settings),
     )
     if isinstance(source.extract, RestApiExtract):
         services.http_session = requests.Session()
@@ -93,11 +93,10 @@ def report(source_name: str, context: Any) -> dict[str, Any]:
 
     from salestalk.accounting import batch_summaries, format_table
     from salestalk.alerting.dq import check_and_alert
-    from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.backends import open_warehouse
 
     source = _source(source_name)
-    warehouse = DuckDBWarehouse(get_settings().duckdb_path)
+    warehouse = open_warehouse()
     summaries = batch_summaries(warehouse, source, context["data_interval_start"])
     log.info("batch counts for %s\n%s", source.dag_id, format_table(summaries))
     check_and_alert(source, warehouse, context)

@@ -180,6 +180,20 @@ class TableSchema(Strict):
         return [c.name for c in self.columns]
 
 
+class SnowflakeOptions(Strict):
+    """Where the Snowflake backend loads raw Parquet parts from; DuckDB ignores this block."""
+
+    stage: str = Field(
+        default="staging.salestalk_raw",
+        pattern=r"^([a-z_][a-z0-9_]{0,62}\.){0,2}[a-z_][a-z0-9_]{0,62}$",
+        description="Stage name, optionally schema- or database.schema-qualified (lowercase identifiers).",
+    )
+    stage_kind: Literal["external", "internal"] = Field(
+        default="external",
+        description="external: a stage over the raw bucket's root, COPY by key; internal: PUT parts, then COPY.",
+    )
+
+
 class QuarantinePolicy(Strict):
     max_error_rate: float = Field(default=0.001, ge=0, le=1)
     on_table_failure: Literal["hold", "publish_passing"] = "hold"
@@ -204,6 +218,7 @@ class SourceConfig(Strict):
     table_schema: TableSchema = Field(alias="schema")
     expectation_suite: Identifier
     quarantine: QuarantinePolicy = Field(default_factory=QuarantinePolicy)
+    snowflake: SnowflakeOptions = Field(default_factory=SnowflakeOptions)
     freshness_target_minutes: int = Field(default=15, gt=0)
     runbook: str = Field(pattern=r"^(docs/runbooks/[A-Za-z0-9_./-]+\.md|https?://\S+)$")
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)

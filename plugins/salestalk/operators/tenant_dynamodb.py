@@ -176,7 +176,7 @@ class TenantDynamoDBWriteOperator(BaseOperator):
 class InsightSummaryOperator(BaseOperator):
     """Compute ``tenant``'s insight summaries over the run's data interval; return them as items.
 
-    Reads the DuckDB warehouse (``SALESTALK_DUCKDB_PATH``) through :mod:`salestalk.insights`; every item
+    Reads the configured warehouse (``SALESTALK_WAREHOUSE``: DuckDB or Snowflake) through :mod:`salestalk.insights`; every item
     validates against the ``insight-summary`` contract. Missing curated tables give zero metrics.
 
     :param tenant: the run's tenant (the mapped task group's argument).
@@ -191,13 +191,11 @@ class InsightSummaryOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from salestalk.insights import period_of_interval, summaries_for_tenants
-        from salestalk.settings import get_settings
         from salestalk.tenancy import validate_tenant_id
-        from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+        from salestalk.warehouse.backends import open_warehouse
 
         tenant = validate_tenant_id(self.tenant)
-        settings = get_settings()
-        warehouse = DuckDBWarehouse(settings.duckdb_path, memory_limit=settings.duckdb_memory_limit)
+        warehouse = open_warehouse()
         interval_end = context["data_interval_end"]
         first, last = period_of_interval(context["data_interval_start"], interval_end)
         items = summaries_for_tenants(warehouse, [tenant], first, last, interval_end)[tenant]

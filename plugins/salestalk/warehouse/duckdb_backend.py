@@ -36,6 +36,8 @@ def batch_params(batch: Batch) -> list[Any]:
 class DuckDBWarehouse:
     """One DuckDB file. Each call opens a short connection, so several processes can take turns."""
 
+    dialect = "duckdb"
+
     def __init__(self, path: Path, lock_timeout_seconds: float = 300.0, memory_limit: str = "512MB") -> None:
         self.path = path
         self.lock_timeout_seconds = lock_timeout_seconds
@@ -99,7 +101,7 @@ class DuckDBWarehouse:
         )
 
     def replace_staging(
-        self, source: SourceConfig, batch: Batch, parts: Iterable[Any], loaded_at: str
+        self, source: SourceConfig, batch: Batch, parts: Iterable[Any], loaded_at: str, **_: Any
     ) -> int:
         """Replace the batch's staging rows with the landed parts, atomically for readers.
 
@@ -109,7 +111,9 @@ class DuckDBWarehouse:
         import pyarrow as pa
 
         select = staging_select(source)
-        load_id = uuid.uuid4().hex
+        load_id = (
+            uuid.uuid4().hex
+        )  # extra keyword arguments (manifest, raw_bytes) are for stage-based backends
         params = [
             batch.tenant,
             batch.run_id,
@@ -169,3 +173,18 @@ class DuckDBWarehouse:
             [batch.source, *batch_params(batch), step],
         ).fetchall()
         return json.loads(rows[0][0]) if rows else None
+
+    def batch_result_rows(self, source_name: str, interval_start: str) -> list[tuple[str, str, str]]:
+        """(tenant, step, result JSON) of every batch of ``source_name`` that starts at ``interval_start``."""
+        with self.connect() as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                "AND table_name = 'batch_results'"
+            ).fetchall()[0][0]
+            if not exists:
+                return []
+            return con.execute(
+                "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "
+                "AND interval_start = ?::TIMESTAMPTZ",
+                [source_name, interval_start],
+            ).fetchall()

@@ -1,0 +1,220 @@
+"""One deals batch through every step on DuckDB and on Snowflake (fakesnow, patch mode): same verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from salestalk import pipeline
+from salestalk.batch import Batch
+from salestalk.config.loader import load_sources
+from salestalk.config.models import QuarantinePolicy, SnowflakeOptions
+from salestalk.embedded import ensure_bucket
+from salestalk.land import land_records
+from salestalk.pii import PII_KEY_ENV
+from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
+from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+from tests.support.moto import kms_key
+
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+END = START + dt.timedelta(days=1)
+
+
+def deal(n: int, **overrides) -> dict:
+    row = {
+        "deal_id": f"D{n:03d}",
+        "account_name": f"Account {n}",
+        "stage": "proposal",
+        "amount": 1000.0 + n,
+        "currency": "USD",
+        "owner_email": f"rep{n}@acme.example",
+        "close_date": "2026-12-01",
+        "updated_at": f"2026-11-01T{n % 24:02d}:00:00Z",
+    }
+    return {**row, **overrides}
+
+
+RECORDS = [
+    *(deal(n) for n in range(1, 21)),
+    deal(2, stage="negotiation", updated_at="2026-11-01T12:30:00Z"),  # newer version of D002
+    deal(3, stage="prospecting", updated_at="2026-10-31T23:00:00Z"),  # older version of D003
+    deal(4),  # exact duplicate
+    deal(30, amount=-5.0),  # out of range
+    deal(31, stage="lost"),  # not in set
+    deal(32, owner_email="not an email"),  # regex
+    deal(33, amount="12abc"),  # cast failure
+    deal(34, deal_id=None),  # primary key null
+    deal(35, updated_at=None),  # cursor null (and not-null rule)
+    deal(36, currency=None, close_date="2026-02-30"),  # null + cast failure
+    deal(37, owner_email="ok@example.com\n"),  # Python's $ matches before a final newline
+    deal(38, surprise="x"),  # schema drift: an unknown field fails the table-level column check
+]
+
+
+@pytest.fixture(scope="module")
+def landed(moto_server):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _land(moto_server, monkeypatch)
+
+
+def _land(moto_server, monkeypatch):
+    key = kms_key(moto_server)
+    monkeypatch.setenv(KMS_KEY_ENV, key.key_id)
+    monkeypatch.setenv(KMS_ALLOWED_ENV, key.key_id)
+    monkeypatch.setenv(PII_KEY_ENV, "snowflake-parity-test-pii-key")
+    client = moto_server.client("s3")
+    ensure_bucket(client, "sfparity")
+    source = (
+        load_sources()
+        .configs["deals"]
+        .model_copy(
+            update={"quarantine": QuarantinePolicy(max_error_rate=0.5, on_table_failure="publish_passing")}
+        )
+    )
+    batch = Batch("deals", "acme", START, END, "manual__1")
+    services = pipeline.Services(client, "sfparity", None)
+    manifest = land_records(
+        [RECORDS],
+        services.tenant_s3("acme"),
+        batch,
+        source.table_schema.column_names,
+        "updated_at",
+        (START, END),
+        chunk_rows=10,
+        screen=pipeline._pii_screen(source, "acme"),
+    )
+    assert manifest.rejected == 1, "the bad email is rejected before landing, on the clear value"
+    assert len(manifest.parts) == 4
+    return client, source, batch
+
+
+@pytest.fixture(scope="module")
+def duckdb_run(landed, tmp_path_factory):
+    """The DuckDB path's step results and outputs for the landed batch, computed once per module."""
+    client, source, batch = landed
+    duck = DuckDBWarehouse(tmp_path_factory.mktemp("duckdb") / "w.duckdb")
+    return run_steps(source, batch, pipeline.Services(client, "sfparity", duck)), duckdb_outputs(duck)
+
+
+def run_steps(source, batch, services) -> dict:
+    out = {}
+    for step in ("load_to_staging", "validate", "quarantine", "publish"):
+        out[step] = getattr(pipeline, step)(source, batch, services)
+    return out
+
+
+def duckdb_outputs(warehouse: DuckDBWarehouse) -> dict:
+    with warehouse.connect() as con:
+        verdicts = con.execute(
+            "SELECT _record_num, _reasons FROM quarantine.deals ORDER BY _record_num"
+        ).fetchall()
+        curated = con.execute(
+            "SELECT * EXCLUDE (_published_run_id) FROM curated.deals ORDER BY deal_id"
+        ).fetchall()
+    return {"verdicts": [(int(n), list(r)) for n, r in verdicts], "curated": curated}
+
+
+def snowflake_outputs(warehouse: SnowflakeWarehouse) -> dict:
+    import json
+
+    with warehouse.connect() as con:
+        verdicts = con.fetchall('SELECT "_RECORD_NUM", "_REASONS" FROM "QUARANTINE"."DEALS" ORDER BY 1')
+        curated = con.fetchall(
+            'SELECT "DEAL_ID", "ACCOUNT_NAME", "STAGE", "AMOUNT", "CURRENCY", "OWNER_EMAIL", "CLOSE_DATE", '
+            '"UPDATED_AT", "_TENANT_ID", "_LOADED_AT", "_INTERVAL_START" FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"'
+        )
+    return {"verdicts": [(int(n), json.loads(r)) for n, r in verdicts], "curated": curated}
+
+
+@pytest.mark.parametrize("stage_kind", ["internal", "external"])
+def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
+    landed, duckdb_run, tmp_path, snowflake_patched, stage_kind
+) -> None:
+    client, source, batch = landed
+    duck_counts, duck_out = duckdb_run
+
+    snow = SnowflakeWarehouse()
+    if stage_kind == "external":
+        # A file:// stage stands in for the external S3 stage: the same COPY ... FILES = (<keys>) text.
+        root = mirror_bucket(client, "sfparity", tmp_path / "bucket")
+        with snow.connect() as con:
+            con.execute('CREATE SCHEMA IF NOT EXISTS "STAGING"')
+            con.execute(f'CREATE STAGE "STAGING"."SALESTALK_RAW" URL = \'file://{root}/\'')
+    source = source.model_copy(update={"snowflake": SnowflakeOptions(stage_kind=stage_kind)})
+    snow_counts = run_steps(source, batch, pipeline.Services(client, "sfparity", snow))
+
+    for step in ("load_to_staging", "validate", "publish"):
+        keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs",)}
+        assert {k: snow_counts[step][k] for k in keep} == keep, step
+    assert snow_counts["quarantine"]["quarantined"] == duck_counts["quarantine"]["quarantined"]
+    snow_out = snowflake_outputs(snow)
+    assert snow_out["verdicts"] == duck_out["verdicts"]
+    assert normalise(snow_out["curated"]) == normalise(duck_out["curated"])
+    assert duck_counts["validate"]["failing"] == 7, duck_counts["validate"]
+    pii_reasons = [
+        n for n, r in snow_out["verdicts"] if "expect_column_values_to_match_regex(owner_email)" in r
+    ]
+    assert len(pii_reasons) == 1, "the pre-landing PII verdict reaches quarantine on both backends"
+    assert duck_counts["validate"]["unexpected_columns"] == ["surprise"]
+    assert duck_counts["validate"]["table_failures"], "the drift must be reported by both backends alike"
+
+
+def mirror_bucket(client, bucket, root):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            path = root / item["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    return root
+
+
+def normalise(rows):
+    from decimal import Decimal
+
+    def value(v):
+        if isinstance(v, Decimal):
+            return int(v) if v == v.to_integral_value() else float(v)
+        if isinstance(v, dt.datetime):
+            return v.astimezone(dt.UTC)
+        return v
+
+    return [tuple(value(v) for v in row) for row in rows]
+
+
+def test_snowflake_publish_is_idempotent_and_older_versions_never_win(landed, snowflake_patched) -> None:
+    client, source, batch = landed
+    source = source.model_copy(update={"snowflake": SnowflakeOptions(stage_kind="internal")})
+    snow = SnowflakeWarehouse()
+    services = pipeline.Services(client, "sfparity", snow)
+    first = run_steps(source, batch, services)
+    assert first["publish"]["inserted"] > 0
+
+    def curated() -> list[tuple]:
+        with snow.connect() as con:
+            return con.fetchall('SELECT * FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"')
+
+    before = curated()
+    # A rerun and a retry of the same interval: every step again, then publish once more.
+    rerun = run_steps(source, batch, services)
+    assert pipeline.publish(source, batch, services)["published"] == 0
+    assert rerun["publish"] == {**first["publish"], "published": 0, "inserted": 0, "updated": 0,
+                                "stale_skipped": first["validate"]["passed"]}  # fmt: skip
+    assert curated() == before
+
+    # The next interval brings an older version of D002 and a newer one of D005.
+    late = Batch("deals", "acme", END, END + dt.timedelta(days=1), "scheduled__2")
+    records = [
+        deal(2, stage="closed_lost", updated_at="2026-11-01T06:00:00Z"),
+        deal(5, stage="closed_won", updated_at="2026-11-02T09:00:00Z"),
+    ]
+    land_records([records], services.tenant_s3("acme"), late, source.table_schema.column_names,
+                 "updated_at", (END, END + dt.timedelta(days=1)))  # fmt: skip
+    second = run_steps(source, late, services)
+    assert (second["publish"]["updated"], second["publish"]["stale_skipped"]) == (1, 1)
+    after = {row[0]: row for row in curated()}
+    stage = [c.name for c in source.table_schema.columns].index("stage")
+    assert after["D002"][stage] == "negotiation", "an older version must never overwrite a newer one"
+    assert after["D005"][stage] == "closed_won"
+    assert {k: v for k, v in after.items() if k != "D005"} == {r[0]: r for r in before if r[0] != "D005"}
