@@ -447,20 +447,57 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def prepare_embedded(embedded: Any, days: tuple[str, ...] | None = None) -> None:
-    """Create the bucket and the DynamoDB table and drop the tenants' inbound files, as ``make demo`` does."""
+def prepare_embedded(
+    embedded: Any,
+    *,
+    bucket: str | None = None,
+    table: str | None = None,
+    days: tuple[str, ...] | None = None,
+) -> None:
+    """Create the bucket and the DynamoDB table and drop the tenants' inbound files, as ``make demo`` does.
+
+    ``bucket`` and ``table`` default to the settings (``SALESTALK_BUCKET``, ``SALESTALK_DYNAMODB_TABLE``).
+    """
     from salestalk.config.loader import load_sources
     from salestalk.demo import DEMO_DAYS
     from salestalk.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.settings import get_settings
 
     settings = get_settings()
+    bucket = bucket or settings.bucket
     client = embedded.s3_client()
-    ensure_bucket(client, settings.bucket)
-    ensure_dynamodb_table(embedded.dynamodb_client(), settings.dynamodb_table)
-    for source in load_sources().configs.values():
-        if source.extract.kind == "s3_files":
-            seed_inbound_files(client, settings.bucket, source, list(days or DEMO_DAYS))
+    ensure_bucket(client, bucket)
+    ensure_dynamodb_table(embedded.dynamodb_client(), table or settings.dynamodb_table)
+    kms = {k: v for k, v in embedded.connection_env().items() if k.startswith("SALESTALK_KMS")}
+    saved = {k: os.environ.get(k) for k in kms}
+    os.environ.update(kms)  # TenantS3 reads the KMS key from the environment
+    try:
+        for source in load_sources().configs.values():
+            if source.extract.kind == "s3_files":
+                seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def bootstrap(endpoint_url: str, kms_alias: str, days: tuple[str, ...] | None = None) -> None:
+    """docker compose's ``bootstrap`` service: on a running moto, the KMS key (found by its alias, so that
+    ``SALESTALK_KMS_KEY_ID`` can be fixed in .env), the bucket, the DynamoDB table and the inbound files.
+    Idempotent: a second run changes nothing."""
+    from salestalk.embedded import EmbeddedStack, aws_client
+
+    kms = aws_client("kms", endpoint_url)
+    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    if kms_alias not in aliases:
+        key_id = kms.create_key(Description="salestalk data at rest")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=kms_alias, TargetKeyId=key_id)
+    target = EmbeddedStack(
+        moto_url=endpoint_url, api_url="", moto_server=None, api_server=None, kms_key_id=kms_alias
+    )
+    prepare_embedded(target, days=days)
 
 
 def serve(port: int) -> int:
@@ -593,7 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="print the state file")
     run = commands.add_parser("serve", help="foreground; what start runs in the background")
     run.add_argument("--port", type=int, default=8080)
+    boot = commands.add_parser("bootstrap", help="docker compose: KMS key, bucket, table, inbound files")
+    boot.add_argument("--endpoint-url", required=True, help="moto, e.g. http://moto:5000")
+    boot.add_argument("--kms-alias", default="alias/salestalk-data")
     args = parser.parse_args(argv)
+    if args.command == "bootstrap":
+        bootstrap(args.endpoint_url, args.kms_alias)
+        print(f"bootstrapped {args.endpoint_url}: KMS {args.kms_alias}, bucket, table, inbound files")
+        return 0
     if args.command == "start":
         return start_background(args.port)
     if args.command == "stop":

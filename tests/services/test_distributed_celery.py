@@ -1,0 +1,216 @@
+"""Every demo source on a distributed Airflow (CeleryExecutor, Redis, Postgres, two workers), through REST API v2.
+
+1. Unpause and trigger every demo DAG for both demo days, as ``make demo`` runs them (sources, then the
+   insight summaries, day by day, with the fake API's clock just after the interval closes); every run
+   succeeds, and the S3 objects, warehouse rows and DynamoDB items equal those of the ``make demo`` path
+   (``dag.test()``, run beside the stack by tests/services/demo_reference.py).
+2. Wipe one source's outputs, rerun its intervals, and SIGKILL the Celery worker running one of its
+   extract tasks mid-task: the run still succeeds (the task's heartbeat times out and its retry runs on
+   the other worker) and no row is lost or duplicated: the outputs equal the reference again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+
+from salestalk.demo import DEMO_DAYS, EXTRACTION_DELAY, INSIGHTS_DAG_ID
+from tests.services.conftest import ARTIFACTS
+from tests.services.outputs import source_only
+
+pytestmark = pytest.mark.services
+
+SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
+ALL_DAGS = (*SOURCE_DAGS, INSIGHTS_DAG_ID)
+RUN_TIMEOUT = 300
+
+
+def interval_end(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_together(distributed, dag_ids, day: str, tag: str) -> dict[str, str]:
+    """Trigger ``dag_ids`` for the interval that starts on ``day`` at once; wait for all; return the states."""
+    stack = distributed.stack
+    end = interval_end(day)
+    distributed.embedded.api_server.api.set_clock(end + EXTRACTION_DELAY)
+    runs = {d: stack.trigger(d, logical_date=iso(end), run_id=f"{tag}__{day}") for d in dag_ids}
+    return {d: stack.wait_for_run(d, run_id, timeout=RUN_TIMEOUT) for d, run_id in runs.items()}
+
+
+def failed_tasks(stack, dag_id: str, run_id: str) -> list[str]:
+    return [
+        f"{ti['task_id']}[{ti['map_index']}]={ti['state']}"
+        for ti in stack.task_instances(dag_id, run_id)
+        if ti["state"] != "success"
+    ]
+
+
+def save_figures(distributed) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    figures = {k: v for k, v in distributed.facts.items() if k != "reference"}
+    (ARTIFACTS / "distributed-figures.json").write_text(json.dumps(figures, indent=1, sort_keys=True))
+
+
+@pytest.fixture(scope="session")
+def demo_runs(distributed):
+    """Phase 1, shared with the browser test: every demo DAG, both days, on the distributed stack."""
+    stack = distributed.stack
+    stack.wait_for_dags(ALL_DAGS)
+    assert stack.import_errors() == []
+    reference = distributed.reference()
+    for dag_id in ALL_DAGS:
+        stack.unpause(dag_id)
+    states, phases = {}, []
+    first_trigger = time.monotonic()
+    for day in DEMO_DAYS:
+        for group in (SOURCE_DAGS, (INSIGHTS_DAG_ID,)):
+            began = time.monotonic()
+            for dag_id, state in run_together(distributed, group, day, "ci").items():
+                states[f"{dag_id}/{day}"] = state
+            phases.append({"day": day, "dags": list(group), "seconds": round(time.monotonic() - began, 1)})
+    distributed.facts["demo"] = {
+        "trigger_to_last_success_seconds": round(time.monotonic() - first_trigger, 1),
+        "phases": phases,
+        "states": states,
+        "reference_dag_test_seconds": reference["seconds"],
+    }
+    save_figures(distributed)
+    return {"states": states, "outputs": distributed.snapshot(), "reference": reference}
+
+
+def test_every_demo_dag_succeeds_on_celery_and_outputs_equal_the_demo_path(distributed, demo_runs) -> None:
+    stack = distributed.stack
+    failures = {
+        key: failed_tasks(stack, key.split("/")[0], f"ci__{key.split('/')[1]}")
+        for key, state in demo_runs["states"].items()
+        if state != "success"
+    }
+    assert failures == {}, f"runs failed: {failures}; logs in {stack.log_dir}"
+    assert set(demo_runs["reference"]["states"].values()) == {"success"}
+    assert demo_runs["states"].keys() == demo_runs["reference"]["states"].keys()
+
+    got, want = demo_runs["outputs"], demo_runs["reference"]["outputs"]
+    assert sorted(got["s3"]) == sorted(want["s3"]), "the same S3 objects"
+    for key in want["s3"]:
+        assert got["s3"][key] == want["s3"][key], f"S3 object {key} differs"
+    assert {t: len(r) for t, r in got["warehouse"].items()} == {
+        t: len(r) for t, r in want["warehouse"].items()
+    }
+    for table in want["warehouse"]:
+        assert got["warehouse"][table] == want["warehouse"][table], f"warehouse table {table} differs"
+    assert got["dynamodb"] == want["dynamodb"], "the same insight summaries in DynamoDB"
+    assert len(got["dynamodb"]) == 6, "3 tenants x 2 days of insight summaries"
+
+    # The tasks really ran on both Celery workers.
+    hosts = set()
+    for log in stack.log_dir.glob("celery-worker-*.log"):
+        if "Executing workload in Celery" in log.read_text(errors="replace"):
+            hosts.add(log.name)
+    assert hosts == {"celery-worker-1.log", "celery-worker-2.log"}, hosts
+
+
+def wipe_source(distributed, source: str) -> None:
+    """Delete everything one source's runs wrote: its S3 objects (raw, quarantine, cursor) and its rows."""
+    import duckdb
+
+    client = distributed.embedded.s3_client()
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=distributed.bucket)
+        for item in page.get("Contents", [])
+        if item["Key"].split("/")[3] == source and item["Key"].split("/")[2] != "inbound"
+    ]
+    for key in keys:
+        client.delete_object(Bucket=distributed.bucket, Key=key)
+    con = duckdb.connect(str(distributed.duckdb_path))
+    try:
+        for table in (
+            f"staging.{source}",
+            f"quarantine.{source}",
+            f"curated.{source}",
+            f"audit.{source}_verdicts",
+        ):
+            con.execute(f"DELETE FROM {table}")
+        for table in ("audit.batch_results", "audit.staging_loads"):
+            con.execute(f"DELETE FROM {table} WHERE source = ?", [source])
+    finally:
+        con.close()
+
+
+def worker_of(stack, pid: int | None) -> str | None:
+    """The Celery worker whose process group holds ``pid``."""
+    if not pid:
+        return None
+    try:
+        group = os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+    for name, process in stack.processes.items():
+        if name.startswith("celery-worker-") and process.pid == group and process.poll() is None:
+            return name
+    return None
+
+
+def test_sigkill_a_worker_mid_task_loses_and_duplicates_nothing(distributed, demo_runs) -> None:
+    stack, api = distributed.stack, distributed.embedded.api_server.api
+    source, dag_id = "deals", "source_deals"
+    wipe_source(distributed, source)
+    assert source_only(distributed.snapshot(), source)["warehouse"]["curated.deals"] == []
+
+    day = DEMO_DAYS[0]
+    end = interval_end(day)
+    api.set_clock(end + EXTRACTION_DELAY)
+    api.set_faults({"mode": "slow", "resource": "deals", "seconds": 1.0})  # each page takes a second
+    run_id = stack.trigger(dag_id, logical_date=iso(end), run_id=f"kill__{day}")
+    began = time.monotonic()
+    victim = killed_ti = None
+    while victim is None and time.monotonic() - began < 120:
+        for ti in stack.task_instances(dag_id, run_id):
+            if ti["task_id"].endswith("extract") and ti["state"] == "running":
+                victim = worker_of(stack, ti.get("pid"))
+                if victim:
+                    killed_ti = ti
+                    break
+        time.sleep(0.3)
+    assert victim, "no extract task was seen running on a Celery worker"
+    time.sleep(1.5)  # mid-task: some pages fetched, nothing landed yet
+    stack.kill(victim)
+    killed_at = time.monotonic()
+    api.set_faults([])
+    state = stack.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)
+    assert state == "success", failed_tasks(stack, dag_id, run_id)
+    recovered_seconds = round(time.monotonic() - killed_at, 1)
+    after = {(ti["task_id"], ti["map_index"]): ti for ti in stack.task_instances(dag_id, run_id)}[
+        (killed_ti["task_id"], killed_ti["map_index"])
+    ]
+    assert after["state"] == "success"
+    assert after["try_number"] > killed_ti["try_number"], "the killed try was retried"
+    assert worker_of(stack, after.get("pid")) != victim
+
+    assert run_together(distributed, (dag_id,), DEMO_DAYS[1], "kill") == {dag_id: "success"}
+    got = source_only(distributed.snapshot(), source)
+    want = source_only(demo_runs["reference"]["outputs"], source)
+    counts = {table: len(rows) for table, rows in got["warehouse"].items()}
+    distributed.facts["worker_kill"] = {
+        "killed": victim,
+        "task": f"{killed_ti['task_id']}[{killed_ti['map_index']}] try {killed_ti['try_number']}",
+        "retried_as_try": after["try_number"],
+        "kill_to_run_success_seconds": recovered_seconds,
+        "counts_after_kill": counts,
+        "reference_counts": {table: len(rows) for table, rows in want["warehouse"].items()},
+        "s3_objects_after_kill": sum(len(v) for v in got["s3"].values()),
+        "s3_objects_reference": sum(len(v) for v in want["s3"].values()),
+    }
+    save_figures(distributed)
+    assert got["s3"] == want["s3"], "the same S3 objects for the source, nothing orphaned or missing"
+    assert counts == distributed.facts["worker_kill"]["reference_counts"], "no row lost or duplicated"
+    assert got["warehouse"] == want["warehouse"]
