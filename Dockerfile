@@ -1,5 +1,5 @@
 # Production-like image for docker compose: Airflow 3.3.2 on Python 3.11 (requires-python in pyproject.toml),
-# plus requirements.txt installed at build time, constrained by the lock. Never _PIP_ADDITIONAL_REQUIREMENTS.
+# plus requirements.txt installed at build time, constrained by the lock (never at container start).
 FROM apache/airflow:3.3.2-python3.11
 
 USER root

@@ -164,6 +164,8 @@ def distributed(tmp_path_factory):
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # Only the runs the tests trigger: no scheduled run may move a source's cursor.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # Two workers with one slot each: two tasks at a time on our 2-core machines.
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
         }
         env = stack_env(
             workdir / "airflow",

@@ -145,3 +145,29 @@ def test_docker_compose_config_when_the_cli_has_compose(tmp_path) -> None:
         cwd=REPO_ROOT,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_moto_bootstrap_creates_key_bucket_table_and_inbound_files_idempotently(monkeypatch) -> None:
+    """What compose's moto-bootstrap service runs, against a moto server on loopback."""
+    from moto.server import ThreadedMotoServer
+
+    from salestalk.airflow_stack import bootstrap
+    from salestalk.embedded import aws_client
+
+    monkeypatch.setenv("SALESTALK_BUCKET", "compose-bootstrap")
+    monkeypatch.setenv("SALESTALK_DYNAMODB_TABLE", "compose-app")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        bootstrap(url, "alias/salestalk-data")
+        bootstrap(url, "alias/salestalk-data")
+        aliases = [a["AliasName"] for a in aws_client("kms", url).list_aliases()["Aliases"]]
+        assert aliases.count("alias/salestalk-data") == 1
+        assert "compose-app" in aws_client("dynamodb", url).list_tables()["TableNames"]
+        listed = aws_client("s3", url).list_objects_v2(Bucket="compose-bootstrap")["Contents"]
+        assert {o["Key"].split("/")[2] for o in listed} == {"inbound"}
+        assert len(listed) == 6, "3 tenants x 2 demo days of product-usage exports"
+    finally:
+        server.stop()

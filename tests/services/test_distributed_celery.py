@@ -26,7 +26,7 @@ pytestmark = pytest.mark.services
 
 SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
 ALL_DAGS = (*SOURCE_DAGS, INSIGHTS_DAG_ID)
-RUN_TIMEOUT = 300
+RUN_TIMEOUT = 900
 
 
 def interval_end(day: str) -> dt.datetime:
