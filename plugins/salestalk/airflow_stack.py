@@ -17,7 +17,8 @@ Stable API (other tests import it; keep it backwards compatible)::
         run_id = stack.trigger("source_deals", logical_date="2026-11-02T00:00:00Z")
         state = stack.wait_for_run("source_deals", run_id, timeout=300)   # "success" | "failed"
         tis = stack.task_instances("source_deals", run_id)    # REST dicts: task_id, map_index, state, try_number
-        stack.kill("celery-worker-1")                          # SIGKILL that component's process group
+        stack.kill("celery-worker-1")                          # SIGKILL its process group and descendants
+        stack.component_of(ti["pid"])                          # "celery-worker-2": whose tree runs a task
 
 ``stack_env`` returns the whole environment Airflow needs: ``AIRFLOW_HOME``, the DAG and plugin folders of this
 repository, the metadata DB URL, the executor, a random 64-byte JWT secret, the API port and the execution
@@ -44,7 +45,9 @@ in-process Airflow settings never leak into the stack.
 - REST helpers: ``request(method, path, body=None)``, ``health()``, ``wait_for_dags(ids)``,
   ``unpause(id)``, ``trigger(id, logical_date=None, conf=None, run_id=None)``, ``get_run(id, run_id)``,
   ``wait_for_run(id, run_id, timeout)``, ``task_instances(id, run_id)``, ``import_errors()``.
-- ``kill(name, sig=SIGKILL)`` signals one component's process group; ``alive(name)``.
+- ``kill(name, sig=SIGKILL)`` signals one component's process group and all its descendants (task runners
+  live in process groups of their own); ``alive(name)``; ``component_of(pid)`` names the component whose
+  process tree holds ``pid``; ``start_worker(n)`` starts (or restarts) Celery worker ``n``.
 
 Command line (``make airflow`` / ``make stop``)::
 
@@ -164,6 +167,8 @@ def stack_env(
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": tag,
                 "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"{tag}:",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                # Each worker imports GX, pandas, pyarrow, duckdb and boto3 once; its tasks inherit them.
+                "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps({"imports": ["salestalk.worker_preload"]}),
             }
         )
     env.update(extra or {})
@@ -279,8 +284,28 @@ class AirflowStack:
                 process.wait(timeout=5)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to every process of one component (its process group)."""
-        _signal_group(self.processes[name], sig)
+        """Send ``sig`` to every process of one component: its process group and every descendant.
+
+        Descendants count because Airflow's supervisor puts each task runner in a process group of its
+        own; a dead machine takes those with it too.
+        """
+        process = self.processes[name]
+        tree = _descendants(process.pid)
+        _signal_group(process, sig)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def component_of(self, pid: int | None) -> str | None:
+        """The component whose process tree holds ``pid`` (e.g. a task instance's ``pid``), if any."""
+        leaders = {p.pid: name for name, p in self.processes.items() if p.poll() is None}
+        seen = set()
+        while pid and pid > 1 and pid not in seen:
+            if pid in leaders:
+                return leaders[pid]
+            seen.add(pid)
+            pid = _parent_pid(pid)
+        return None
 
     def alive(self, name: str) -> bool:
         return name in self.processes and self.processes[name].poll() is None
@@ -410,6 +435,31 @@ def _quote(value: str) -> str:
 
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _parent_pid(pid: int) -> int | None:
+    """Linux: the parent of ``pid`` from /proc, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _descendants(root: int) -> list[int]:
+    """Linux: every live descendant of ``root``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = _parent_pid(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -9,6 +9,8 @@ skip, which under CI=true is a failure (tests/conftest.py).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import secrets
 import shutil
@@ -206,3 +208,59 @@ def distributed(tmp_path_factory):
             cur.execute(f'DROP DATABASE IF EXISTS "{database}"')
         admin.close()
         redis_delete_prefix(f"salestalk_ci_{tag}")
+
+
+SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
+INSIGHTS_DAG_ID = "app_insight_summaries"
+ALL_DAGS = (*SOURCE_DAGS, INSIGHTS_DAG_ID)
+RUN_TIMEOUT = 900
+
+
+def interval_end(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_together(distributed, dag_ids, day: str, tag: str) -> dict[str, str]:
+    """Trigger ``dag_ids`` for the interval that starts on ``day`` at once; wait for all; return the states."""
+    stack = distributed.stack
+    end = interval_end(day)
+    distributed.embedded.api_server.api.set_clock(end + dt.timedelta(minutes=5))  # as salestalk.demo
+    runs = {d: stack.trigger(d, logical_date=iso(end), run_id=f"{tag}__{day}") for d in dag_ids}
+    return {d: stack.wait_for_run(d, run_id, timeout=RUN_TIMEOUT) for d, run_id in runs.items()}
+
+
+def save_figures(distributed) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    figures = {k: v for k, v in distributed.facts.items() if k != "reference"}
+    (ARTIFACTS / "distributed-figures.json").write_text(json.dumps(figures, indent=1, sort_keys=True))
+
+
+@pytest.fixture(scope="session")
+def demo_runs(distributed):
+    """Phase 1, shared with the browser test: every demo DAG, both days, on the distributed stack."""
+    stack = distributed.stack
+    stack.wait_for_dags(ALL_DAGS)
+    assert stack.import_errors() == []
+    reference = distributed.reference()
+    for dag_id in ALL_DAGS:
+        stack.unpause(dag_id)
+    states, phases = {}, []
+    first_trigger = time.monotonic()
+    for day in ("2026-11-01", "2026-11-02"):  # salestalk.demo.DEMO_DAYS
+        for group in (SOURCE_DAGS, (INSIGHTS_DAG_ID,)):
+            began = time.monotonic()
+            for dag_id, state in run_together(distributed, group, day, "ci").items():
+                states[f"{dag_id}/{day}"] = state
+            phases.append({"day": day, "dags": list(group), "seconds": round(time.monotonic() - began, 1)})
+    distributed.facts["demo"] = {
+        "trigger_to_last_success_seconds": round(time.monotonic() - first_trigger, 1),
+        "phases": phases,
+        "states": states,
+        "reference_dag_test_seconds": reference["seconds"],
+    }
+    save_figures(distributed)
+    return {"states": states, "outputs": distributed.snapshot(), "reference": reference}

@@ -11,39 +11,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import time
 
 import pytest
 
-from salestalk.demo import DEMO_DAYS, EXTRACTION_DELAY, INSIGHTS_DAG_ID
-from tests.services.conftest import ARTIFACTS
+from salestalk.demo import DEMO_DAYS, EXTRACTION_DELAY
+from tests.services.conftest import RUN_TIMEOUT, interval_end, iso, run_together, save_figures
 from tests.services.outputs import source_only
 
 pytestmark = pytest.mark.services
-
-SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
-ALL_DAGS = (*SOURCE_DAGS, INSIGHTS_DAG_ID)
-RUN_TIMEOUT = 900
-
-
-def interval_end(day: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_together(distributed, dag_ids, day: str, tag: str) -> dict[str, str]:
-    """Trigger ``dag_ids`` for the interval that starts on ``day`` at once; wait for all; return the states."""
-    stack = distributed.stack
-    end = interval_end(day)
-    distributed.embedded.api_server.api.set_clock(end + EXTRACTION_DELAY)
-    runs = {d: stack.trigger(d, logical_date=iso(end), run_id=f"{tag}__{day}") for d in dag_ids}
-    return {d: stack.wait_for_run(d, run_id, timeout=RUN_TIMEOUT) for d, run_id in runs.items()}
 
 
 def failed_tasks(stack, dag_id: str, run_id: str) -> list[str]:
@@ -52,39 +28,6 @@ def failed_tasks(stack, dag_id: str, run_id: str) -> list[str]:
         for ti in stack.task_instances(dag_id, run_id)
         if ti["state"] != "success"
     ]
-
-
-def save_figures(distributed) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    figures = {k: v for k, v in distributed.facts.items() if k != "reference"}
-    (ARTIFACTS / "distributed-figures.json").write_text(json.dumps(figures, indent=1, sort_keys=True))
-
-
-@pytest.fixture(scope="session")
-def demo_runs(distributed):
-    """Phase 1, shared with the browser test: every demo DAG, both days, on the distributed stack."""
-    stack = distributed.stack
-    stack.wait_for_dags(ALL_DAGS)
-    assert stack.import_errors() == []
-    reference = distributed.reference()
-    for dag_id in ALL_DAGS:
-        stack.unpause(dag_id)
-    states, phases = {}, []
-    first_trigger = time.monotonic()
-    for day in DEMO_DAYS:
-        for group in (SOURCE_DAGS, (INSIGHTS_DAG_ID,)):
-            began = time.monotonic()
-            for dag_id, state in run_together(distributed, group, day, "ci").items():
-                states[f"{dag_id}/{day}"] = state
-            phases.append({"day": day, "dags": list(group), "seconds": round(time.monotonic() - began, 1)})
-    distributed.facts["demo"] = {
-        "trigger_to_last_success_seconds": round(time.monotonic() - first_trigger, 1),
-        "phases": phases,
-        "states": states,
-        "reference_dag_test_seconds": reference["seconds"],
-    }
-    save_figures(distributed)
-    return {"states": states, "outputs": distributed.snapshot(), "reference": reference}
 
 
 def test_every_demo_dag_succeeds_on_celery_and_outputs_equal_the_demo_path(distributed, demo_runs) -> None:
@@ -147,17 +90,9 @@ def wipe_source(distributed, source: str) -> None:
 
 
 def worker_of(stack, pid: int | None) -> str | None:
-    """The Celery worker whose process group holds ``pid``."""
-    if not pid:
-        return None
-    try:
-        group = os.getpgid(pid)
-    except ProcessLookupError:
-        return None
-    for name, process in stack.processes.items():
-        if name.startswith("celery-worker-") and process.pid == group and process.poll() is None:
-            return name
-    return None
+    """The Celery worker whose process tree runs ``pid``."""
+    name = stack.component_of(pid)
+    return name if name and name.startswith("celery-worker-") else None
 
 
 def test_sigkill_a_worker_mid_task_loses_and_duplicates_nothing(distributed, demo_runs) -> None:
