@@ -271,6 +271,8 @@ class AirflowStack:
     def stop(self, grace: float = 20) -> None:
         """SIGTERM every process group, wait up to ``grace`` seconds, SIGKILL what is left."""
         running = {n: p for n, p in self.processes.items() if p.poll() is None}
+        # Task runners sit in process groups of their own: remember them to SIGKILL any that outlive us.
+        tree = {pid for process in running.values() for pid in _descendants(process.pid)}
         for process in running.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -282,6 +284,10 @@ class AirflowStack:
             _signal_group(process, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        for pid in tree:
+            if _is_airflow_process(pid):  # still ours, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to every process of one component: its process group and every descendant.
@@ -444,6 +450,13 @@ def _parent_pid(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _is_airflow_process(pid: int) -> bool:
+    try:
+        return b"airflow" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _descendants(root: int) -> list[int]:
