@@ -43,7 +43,8 @@ in-process Airflow settings never leak into the stack.
 - ``base_url``, ``username``, ``password``, ``token``, ``processes`` (name -> Popen), ``log_path(name)``,
   ``log_tail(name)``.
 - REST helpers: ``request(method, path, body=None)``, ``health()``, ``wait_for_dags(ids)``,
-  ``unpause(id)``, ``trigger(id, logical_date=None, conf=None, run_id=None)``, ``get_run(id, run_id)``,
+  ``unpause(id)``, ``trigger(id, logical_date=None, conf=None, run_id=None)``, ``clear_run(id, run_id)``
+  (rerun every task of a run; a logical date can only be triggered once), ``get_run(id, run_id)``,
   ``wait_for_run(id, run_id, timeout)``, ``task_instances(id, run_id)``, ``import_errors()``.
 - ``kill(name, sig=SIGKILL)`` signals one component's process group and all its descendants (task runners
   live in process groups of their own); ``alive(name)``; ``component_of(pid)`` names the component whose
@@ -416,6 +417,15 @@ class AirflowStack:
         if run_id:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/api/v2/dags/{_quote(dag_id)}/dagRuns", body)["dag_run_id"]
+
+    def clear_run(self, dag_id: str, run_id: str) -> int:
+        """Clear every task of a run, as "Clear" in the UI does, so the whole run runs again (same interval).
+
+        Returns how many task instances were cleared.
+        """
+        body = {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True}
+        answer = self.request("POST", f"/api/v2/dags/{_quote(dag_id)}/clearTaskInstances", body)
+        return int(answer.get("total_entries", len(answer.get("task_instances", []))))
 
     def get_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}")

@@ -1,7 +1,8 @@
-"""The ``make demo`` path as a reference: every demo source and the insight summaries, both demo days, each
+"""The ``make demo`` path as a reference: every demo source and the insight summaries, for the given days, each
 run with ``dag.test()`` exactly as ``salestalk.demo`` does, on its own moto, fake API and SQLite metadata DB.
 
-``python -m tests.services.demo_reference OUT.json WORKDIR`` writes the snapshot (tests/services/outputs.py).
+``python -m tests.services.demo_reference OUT.json WORKDIR [DAY ...]`` writes the snapshot
+(tests/services/outputs.py); the days default to the demo's two.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 
-def main(out: Path, workdir: Path) -> int:
+def main(out: Path, workdir: Path, days: tuple[str, ...] = ()) -> int:
     import os
 
     from salestalk.localairflow import configure
@@ -34,10 +35,10 @@ def main(out: Path, workdir: Path) -> int:
     began = time.monotonic()
     stack = start_embedded()
     try:
-        configs = prepare(stack, settings.bucket)
+        configs = prepare(stack, settings.bucket, days or DEMO_DAYS)
         dags = load_dags()
         states = {}
-        for day in DEMO_DAYS:
+        for day in days or DEMO_DAYS:
             for dag_id in [configs[n].dag_id for n in sorted(configs)] + [INSIGHTS_DAG_ID]:
                 outcome = run_source_day(dags[dag_id], stack, day)
                 states[f"{dag_id}/{day}"] = outcome.state
@@ -59,4 +60,4 @@ def main(out: Path, workdir: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), tuple(sys.argv[3:])))

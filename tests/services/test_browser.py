@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.conftest import ARTIFACTS
+from tests.services.conftest import ARTIFACTS, DAYS
 
 pytestmark = pytest.mark.services
 
@@ -76,13 +76,13 @@ def test_dag_page_shows_owner_links_and_doc(page, distributed, dag_id) -> None:
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
     text = dialog.inner_text()
-    assert dag_id in text and source.oncall.contact in text, text[:500]
+    assert source.description in text and source.owner in text and source.oncall.contact in text, text[:500]
     page.screenshot(path=str(SHOTS / f"03-{dag_id}-doc.png"))
     page.keyboard.press("Escape")
 
 
 def test_run_graph_and_task_log(page, distributed) -> None:
-    base, run_id = distributed.stack.base_url, "ci__2026-11-02"
+    base, run_id = distributed.stack.base_url, f"ci__{DAYS[-1]}"
     page.goto(f"{base}/dags/source_deals/runs/{run_id}")
     page.get_by_role("button", name=re.compile("Show Graph")).click()
     node = page.locator(".react-flow__node").first
