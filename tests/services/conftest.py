@@ -137,6 +137,7 @@ def distributed(tmp_path_factory):
                 "tests.services.demo_reference",
                 str(reference_file),
                 str(workdir / "ref"),
+                *DAYS,
             ],
             cwd=str(REPO_ROOT),
             env={
