@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed-dev
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test test-fast lint format validate-config status lock clean benchmarks
+.PHONY: help setup demo test test-fast lint format validate-config status lock clean benchmarks airflow stop airflow-status
 
 help:
 	@echo "make demo             run every demo source end to end on the embedded defaults"
+	@echo "make airflow          start a local Airflow (UI on 127.0.0.1) on the embedded defaults; make stop stops it"
 	@echo "make test             lint, config check and the whole test suite"
 	@echo "make validate-config  check every file in include/sources/"
 	@echo "make status SOURCE=deals INTERVAL=2026-11-01T00:00:00Z   counts of one interval"
@@ -26,6 +27,17 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) -m salestalk demo
+
+# Local Airflow in the background: api-server, scheduler, dag-processor and triggerer, SQLite, LocalExecutor,
+# moto and the fake source API. State (pids, URL, login) in .local/airflow/state.json. PORT=8080 by default.
+airflow: setup
+	$(PY) -m salestalk.airflow_stack start $(if $(PORT),--port $(PORT))
+
+stop:
+	$(PY) -m salestalk.airflow_stack stop
+
+airflow-status:
+	$(PY) -m salestalk.airflow_stack status
 
 validate-config: setup
 	$(PY) -m salestalk validate-config

@@ -17,7 +17,8 @@ Stable API (other tests import it; keep it backwards compatible)::
         run_id = stack.trigger("source_deals", logical_date="2026-11-02T00:00:00Z")
         state = stack.wait_for_run("source_deals", run_id, timeout=300)   # "success" | "failed"
         tis = stack.task_instances("source_deals", run_id)    # REST dicts: task_id, map_index, state, try_number
-        stack.kill("celery-worker-1")                          # SIGKILL that component's process group
+        stack.kill("celery-worker-1")                          # SIGKILL its process group and descendants
+        stack.component_of(ti["pid"])                          # "celery-worker-2": whose tree runs a task
 
 ``stack_env`` returns the whole environment Airflow needs: ``AIRFLOW_HOME``, the DAG and plugin folders of this
 repository, the metadata DB URL, the executor, a random 64-byte JWT secret, the API port and the execution
@@ -42,9 +43,12 @@ in-process Airflow settings never leak into the stack.
 - ``base_url``, ``username``, ``password``, ``token``, ``processes`` (name -> Popen), ``log_path(name)``,
   ``log_tail(name)``.
 - REST helpers: ``request(method, path, body=None)``, ``health()``, ``wait_for_dags(ids)``,
-  ``unpause(id)``, ``trigger(id, logical_date=None, conf=None, run_id=None)``, ``get_run(id, run_id)``,
+  ``unpause(id)``, ``trigger(id, logical_date=None, conf=None, run_id=None)``, ``clear_run(id, run_id)``
+  (rerun every task of a run; a logical date can only be triggered once), ``get_run(id, run_id)``,
   ``wait_for_run(id, run_id, timeout)``, ``task_instances(id, run_id)``, ``import_errors()``.
-- ``kill(name, sig=SIGKILL)`` signals one component's process group; ``alive(name)``.
+- ``kill(name, sig=SIGKILL)`` signals one component's process group and all its descendants (task runners
+  live in process groups of their own); ``alive(name)``; ``component_of(pid)`` names the component whose
+  process tree holds ``pid``; ``start_worker(n)`` starts (or restarts) Celery worker ``n``.
 
 Command line (``make airflow`` / ``make stop``)::
 
@@ -164,6 +168,8 @@ def stack_env(
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": tag,
                 "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"{tag}:",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                # Each worker imports GX, pandas, pyarrow, duckdb and boto3 once; its tasks inherit them.
+                "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps({"imports": ["salestalk.worker_preload"]}),
             }
         )
     env.update(extra or {})
@@ -266,6 +272,8 @@ class AirflowStack:
     def stop(self, grace: float = 20) -> None:
         """SIGTERM every process group, wait up to ``grace`` seconds, SIGKILL what is left."""
         running = {n: p for n, p in self.processes.items() if p.poll() is None}
+        # Task runners sit in process groups of their own: remember them to SIGKILL any that outlive us.
+        tree = {pid for process in running.values() for pid in _descendants(process.pid)}
         for process in running.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -277,10 +285,34 @@ class AirflowStack:
             _signal_group(process, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        for pid in tree:
+            if _is_airflow_process(pid):  # still ours, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to every process of one component (its process group)."""
-        _signal_group(self.processes[name], sig)
+        """Send ``sig`` to every process of one component: its process group and every descendant.
+
+        Descendants count because Airflow's supervisor puts each task runner in a process group of its
+        own; a dead machine takes those with it too.
+        """
+        process = self.processes[name]
+        tree = _descendants(process.pid)
+        _signal_group(process, sig)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def component_of(self, pid: int | None) -> str | None:
+        """The component whose process tree holds ``pid`` (e.g. a task instance's ``pid``), if any."""
+        leaders = {p.pid: name for name, p in self.processes.items() if p.poll() is None}
+        seen = set()
+        while pid and pid > 1 and pid not in seen:
+            if pid in leaders:
+                return leaders[pid]
+            seen.add(pid)
+            pid = _parent_pid(pid)
+        return None
 
     def alive(self, name: str) -> bool:
         return name in self.processes and self.processes[name].poll() is None
@@ -386,6 +418,15 @@ class AirflowStack:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/api/v2/dags/{_quote(dag_id)}/dagRuns", body)["dag_run_id"]
 
+    def clear_run(self, dag_id: str, run_id: str) -> int:
+        """Clear every task of a run, as "Clear" in the UI does, so the whole run runs again (same interval).
+
+        Returns how many task instances were cleared.
+        """
+        body = {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True}
+        answer = self.request("POST", f"/api/v2/dags/{_quote(dag_id)}/clearTaskInstances", body)
+        return int(answer.get("total_entries", len(answer.get("task_instances", []))))
+
     def get_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}")
 
@@ -410,6 +451,38 @@ def _quote(value: str) -> str:
 
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _parent_pid(pid: int) -> int | None:
+    """Linux: the parent of ``pid`` from /proc, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _is_airflow_process(pid: int) -> bool:
+    try:
+        return b"airflow" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _descendants(root: int) -> list[int]:
+    """Linux: every live descendant of ``root``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = _parent_pid(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -447,20 +520,57 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def prepare_embedded(embedded: Any, days: tuple[str, ...] | None = None) -> None:
-    """Create the bucket and the DynamoDB table and drop the tenants' inbound files, as ``make demo`` does."""
+def prepare_embedded(
+    embedded: Any,
+    *,
+    bucket: str | None = None,
+    table: str | None = None,
+    days: tuple[str, ...] | None = None,
+) -> None:
+    """Create the bucket and the DynamoDB table and drop the tenants' inbound files, as ``make demo`` does.
+
+    ``bucket`` and ``table`` default to the settings (``SALESTALK_BUCKET``, ``SALESTALK_DYNAMODB_TABLE``).
+    """
     from salestalk.config.loader import load_sources
     from salestalk.demo import DEMO_DAYS
     from salestalk.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.settings import get_settings
 
     settings = get_settings()
+    bucket = bucket or settings.bucket
     client = embedded.s3_client()
-    ensure_bucket(client, settings.bucket)
-    ensure_dynamodb_table(embedded.dynamodb_client(), settings.dynamodb_table)
-    for source in load_sources().configs.values():
-        if source.extract.kind == "s3_files":
-            seed_inbound_files(client, settings.bucket, source, list(days or DEMO_DAYS))
+    ensure_bucket(client, bucket)
+    ensure_dynamodb_table(embedded.dynamodb_client(), table or settings.dynamodb_table)
+    kms = {k: v for k, v in embedded.connection_env().items() if k.startswith("SALESTALK_KMS")}
+    saved = {k: os.environ.get(k) for k in kms}
+    os.environ.update(kms)  # TenantS3 reads the KMS key from the environment
+    try:
+        for source in load_sources().configs.values():
+            if source.extract.kind == "s3_files":
+                seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def bootstrap(endpoint_url: str, kms_alias: str, days: tuple[str, ...] | None = None) -> None:
+    """docker compose's ``bootstrap`` service: on a running moto, the KMS key (found by its alias, so that
+    ``SALESTALK_KMS_KEY_ID`` can be fixed in .env), the bucket, the DynamoDB table and the inbound files.
+    Idempotent: a second run changes nothing."""
+    from salestalk.embedded import EmbeddedStack, aws_client
+
+    kms = aws_client("kms", endpoint_url)
+    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    if kms_alias not in aliases:
+        key_id = kms.create_key(Description="salestalk data at rest")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=kms_alias, TargetKeyId=key_id)
+    target = EmbeddedStack(
+        moto_url=endpoint_url, api_url="", moto_server=None, api_server=None, kms_key_id=kms_alias
+    )
+    prepare_embedded(target, days=days)
 
 
 def serve(port: int) -> int:
@@ -593,7 +703,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="print the state file")
     run = commands.add_parser("serve", help="foreground; what start runs in the background")
     run.add_argument("--port", type=int, default=8080)
+    boot = commands.add_parser("bootstrap", help="docker compose: KMS key, bucket, table, inbound files")
+    boot.add_argument("--endpoint-url", required=True, help="moto, e.g. http://moto:5000")
+    boot.add_argument("--kms-alias", default="alias/salestalk-data")
     args = parser.parse_args(argv)
+    if args.command == "bootstrap":
+        bootstrap(args.endpoint_url, args.kms_alias)
+        print(f"bootstrapped {args.endpoint_url}: KMS {args.kms_alias}, bucket, table, inbound files")
+        return 0
     if args.command == "start":
         return start_background(args.port)
     if args.command == "stop":
