@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test test-fast lint format validate-config status lock clean benchmarks airflow stop airflow-status
+.PHONY: help setup demo test test-fast lint format validate-config status lock clean benchmarks airflow stop airflow-status alerts freshness quarantine redrive dead-letters dead-letter-redrive
 
 help:
 	@echo "make demo             run every demo source end to end on the embedded defaults"
@@ -38,6 +38,24 @@ stop:
 
 airflow-status:
 	$(PY) -m salestalk.airflow_stack status
+
+alerts: setup
+	$(PY) -m salestalk alerts
+
+freshness: setup
+	$(PY) -m salestalk freshness
+
+quarantine: setup
+	$(PY) -m salestalk quarantine list --source "$(SOURCE)" $(if $(TENANT),--tenant "$(TENANT)") $(if $(INTERVAL),--interval "$(INTERVAL)")
+
+redrive: setup
+	$(PY) -m salestalk quarantine redrive --source "$(SOURCE)" --tenant "$(TENANT)" --interval "$(INTERVAL)"
+
+dead-letters: setup
+	$(PY) -m salestalk dead-letter list --tenant "$(TENANT)"
+
+dead-letter-redrive: setup
+	$(PY) -m salestalk dead-letter redrive --tenant "$(TENANT)"
 
 validate-config: setup
 	$(PY) -m salestalk validate-config
