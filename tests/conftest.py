@@ -19,6 +19,10 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "/e2e/" in item.nodeid or item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
+        # pytest -n 2 --dist loadgroup: one worker per file (module fixtures stay shared), and one for
+        # tests/services, whose tests share one distributed Airflow.
+        group = "services" if item.nodeid.startswith("tests/services/") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_makereport(item, call):

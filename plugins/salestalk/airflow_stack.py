@@ -546,7 +546,7 @@ def prepare_embedded(
     os.environ.update(kms)  # TenantS3 reads the KMS key from the environment
     try:
         for source in load_sources().configs.values():
-            if source.extract.kind == "s3_files":
+            if source.extract.kind in {"s3_files", "events"}:
                 seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
     finally:
         for key, value in saved.items():

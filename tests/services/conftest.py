@@ -214,7 +214,13 @@ def distributed(tmp_path_factory):
         redis_delete_prefix(f"salestalk_ci_{tag}")
 
 
-SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
+def _source_dags() -> tuple[str, ...]:
+    from salestalk.config.loader import load_sources
+
+    return tuple(sorted(c.dag_id for c in load_sources().configs.values()))
+
+
+SOURCE_DAGS = _source_dags()
 INSIGHTS_DAG_ID = "app_insight_summaries"
 ALL_DAGS = (*SOURCE_DAGS, INSIGHTS_DAG_ID)
 RUN_TIMEOUT = 900

@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-SOURCES = ("calls", "deals", "product_usage")
+
+def _sources() -> tuple[str, ...]:
+    from salestalk.config.loader import load_sources
+
+    return tuple(sorted(load_sources().configs))
+
+
+SOURCES = _sources()
 # Set per execution: which run or load wrote a row, and when.
 VOLATILE_COLUMNS = {"_loaded_at", "_run_id", "_load_id", "_published_run_id", "_quarantined_run_id"}
 VOLATILE_JSON_FIELDS = {"landed_at"}

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.conftest import ARTIFACTS, DAYS
+from tests.services.conftest import ARTIFACTS, DAYS, SOURCE_DAGS
 
 pytestmark = pytest.mark.services
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ARTIFACTS / "browser"
-SOURCE_DAGS = ("source_calls", "source_deals", "source_product_usage")
 
 
 @pytest.fixture(scope="module")

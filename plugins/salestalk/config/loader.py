@@ -217,7 +217,7 @@ def _field_path(loc: Iterable) -> str:
     for part in loc:
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif part in {"rest_api", "s3_files"} and parts and parts[-1] == "extract":
+        elif part in {"rest_api", "s3_files", "events"} and parts and parts[-1] == "extract":
             continue
         else:
             parts.append(("." if parts else "") + str(part))
