@@ -72,7 +72,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 test: lint validate-config
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test-fast: setup
 	$(VENV)/bin/pytest -m "not e2e and not services"

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from salestalk.localairflow import configure
 
 configure(Path(tempfile.mkdtemp(prefix="salestalk-test-airflow-")))
@@ -14,21 +16,13 @@ os.environ.setdefault("SALESTALK_ALERT_DIR", tempfile.mkdtemp(prefix="salestalk-
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    import pytest
-
     for item in items:
         if "/e2e/" in item.nodeid or item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
-        # pytest -n 2 --dist loadgroup: one worker per file (module fixtures stay shared), and one for
-        # tests/services, whose tests share one distributed Airflow.
-        group = "services" if item.nodeid.startswith("tests/services/") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_makereport(item, call):
     """Under CI=true a skipped test that needs Postgres or Redis is a failure, never a silent pass."""
-    import pytest
-
     if call.excinfo is None or not call.excinfo.errisinstance(pytest.skip.Exception):
         return None
     if os.environ.get("CI", "").lower() == "true" and item.get_closest_marker("services"):

@@ -168,6 +168,11 @@ def test_moto_bootstrap_creates_key_bucket_table_and_inbound_files_idempotently(
         assert "compose-app" in aws_client("dynamodb", url).list_tables()["TableNames"]
         listed = aws_client("s3", url).list_objects_v2(Bucket="compose-bootstrap")["Contents"]
         assert {o["Key"].split("/")[2] for o in listed} == {"inbound"}
-        assert len(listed) == 6, "3 tenants x 2 demo days of product-usage exports"
+        from salestalk.config.loader import load_sources
+
+        inbound_sources = [
+            s for s in load_sources().configs.values() if s.extract.kind in {"s3_files", "events"}
+        ]
+        assert len(listed) == 3 * 2 * len(inbound_sources), "3 tenants x 2 demo days per inbound source"
     finally:
         server.stop()
