@@ -451,6 +451,22 @@ def hold_back_reason(source: SourceConfig, validation: dict[str, Any]) -> str | 
     return None
 
 
+def publish_result(
+    batch: Batch, validation: dict[str, Any], inserted: int, updated: int, changed: int
+) -> dict[str, Any]:
+    """The publish counts, after checking that the MERGE changed exactly the rows counted before it."""
+    if changed != inserted + updated:
+        raise RuntimeError(
+            f"publish of {batch.describe()} changed {changed} rows, expected {inserted} inserts + {updated} updates"
+        )
+    return {
+        "published": inserted + updated,
+        "inserted": inserted,
+        "updated": updated,
+        "stale_skipped": validation["passed"] - inserted - updated,
+    }
+
+
 def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """MERGE the batch's passing rows into the curated table; older versions never win."""
     if (native := native_step(services, "publish")) is not None:
@@ -497,16 +513,7 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
             f"WHEN NOT MATCHED THEN INSERT ({inserts}) VALUES ({values})",
             [batch.run_id, batch.run_id],
         ).fetchall()[0][0]
-        if changed != inserted + updated:
-            raise RuntimeError(
-                f"publish of {batch.describe()} changed {changed} rows, expected {inserted} inserts + {updated} updates"
-            )
-        result = {
-            "published": inserted + updated,
-            "inserted": inserted,
-            "updated": updated,
-            "stale_skipped": validation["passed"] - inserted - updated,
-        }
+        result = publish_result(batch, validation, inserted, updated, changed)
         wh.record_result(con, batch, "publish", result)
     log.info("publish %s: %s", batch.describe(), result)
     return result

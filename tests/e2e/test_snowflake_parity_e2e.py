@@ -19,21 +19,11 @@ from decimal import Decimal
 
 import pytest
 
+from salestalk.accounting import COLUMNS as COUNT_COLUMNS
+from tests.e2e.conftest import DAYS
 from tests.e2e.seed_oracle import SOURCES, TENANTS, oracle
 
 pytestmark = pytest.mark.e2e
-
-DAYS = ("2026-11-01", "2026-11-02")
-COUNT_FIELDS = (
-    "extracted",
-    "landed",
-    "staged",
-    "passed",
-    "quarantined",
-    "duplicates_dropped",
-    "published",
-    "stale_skipped",
-)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +137,7 @@ def summaries(warehouse, configs) -> dict:
     from salestalk.accounting import batch_summaries
 
     return {
-        (source, day, row["tenant"]): {field: row[field] for field in COUNT_FIELDS}
+        (source, day, row["tenant"]): {field: row[field] for field in COUNT_COLUMNS}
         for source in SOURCES
         for day in DAYS
         for row in batch_summaries(warehouse, configs[source], f"{day}T00:00:00Z")

@@ -613,17 +613,7 @@ class SnowflakeWarehouse:
                 )
             )[0]
             changed = sum(int(n) for n in merged)
-            if changed != inserted + updated:
-                raise RuntimeError(
-                    f"publish of {batch.describe()} changed {changed} rows, "
-                    f"expected {inserted} inserts + {updated} updates"
-                )
-            result = {
-                "published": inserted + updated,
-                "inserted": inserted,
-                "updated": updated,
-                "stale_skipped": validation["passed"] - inserted - updated,
-            }
+            result = pipeline.publish_result(batch, validation, inserted, updated, changed)
             self.record_result(con, batch, "publish", result)
         log.info("publish %s: %s", batch.describe(), result)
         return result
