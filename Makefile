@@ -26,18 +26,18 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock
 setup: $(STAMP)
 
 demo: setup
-	$(PY) -m salestalk demo
+	$(PY) -m dev.demo
 
 # Local Airflow in the background: api-server, scheduler, dag-processor and triggerer, SQLite, LocalExecutor,
 # moto and the fake source API. State (pids, URL, login) in .local/airflow/state.json. PORT=8080 by default.
 airflow: setup
-	$(PY) -m salestalk.airflow_stack start $(if $(PORT),--port $(PORT))
+	$(PY) -m dev.airflow_stack start $(if $(PORT),--port $(PORT))
 
 stop:
-	$(PY) -m salestalk.airflow_stack stop
+	$(PY) -m dev.airflow_stack stop
 
 airflow-status:
-	$(PY) -m salestalk.airflow_stack status
+	$(PY) -m dev.airflow_stack status
 
 alerts: setup
 	$(PY) -m salestalk alerts

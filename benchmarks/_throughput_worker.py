@@ -296,7 +296,7 @@ def _services(args: dict[str, Any]):
 
     from salestalk.pipeline import Services
     from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.duckdb import DuckDBWarehouse
 
     client = boto3.client(
         "s3",
@@ -363,11 +363,12 @@ def run_pipeline(args: dict[str, Any]) -> dict[str, Any]:
 
 def _batch_view(con, rows: int) -> None:
     """``batch_rows``: the batch's current staged rows, selected exactly as the pipeline steps select them."""
-    from salestalk.pipeline import _batch_view_sql
+    from salestalk.warehouse import tables
+    from salestalk.warehouse.duckdb import DuckDBSession
 
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source_config(), bench_batch(rows))}"
-    )
+    session = DuckDBSession(con)
+    tables.set_batch(session, bench_batch(rows))
+    tables.select_batch_rows(session, source_config())
 
 
 def split_ours(con, suite) -> int:
@@ -476,8 +477,8 @@ def pipeline_suite_verdicts(con, rows: int, suite_reasons: set[str]) -> dict[int
 
     batch = bench_batch(rows)
     found = con.execute(
-        f'SELECT _record_num, reasons FROM audit."{SOURCE_NAME}_verdicts" '
-        "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
+        f'SELECT _record_num, array_agg(_reason ORDER BY _reason_pos) FROM audit."{SOURCE_NAME}_verdicts" '
+        "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ GROUP BY _record_num",
         [batch.tenant, format_utc(batch.interval_start)],
     ).fetchall()
     kept = {int(rid): [r for r in reasons if r in suite_reasons] for rid, reasons in found}

@@ -88,7 +88,7 @@ def load_average() -> str:
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from salestalk.embedded import apply_env, ensure_bucket, start_embedded
+    from dev.embedded import apply_env, ensure_bucket, start_embedded
 
     gx_root = worker.prepare_gx_root(tmp)
     sizes = sorted({args.rows, *args.rss_rows})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from salestalk.localairflow import configure
+from dev.localairflow import configure
 
 configure(Path(tempfile.mkdtemp(prefix="salestalk-test-airflow-")))
 os.environ.setdefault("SALESTALK_BUCKET", "salestalk-test")
@@ -35,4 +35,4 @@ def pytest_runtest_makereport(item, call):
     return None
 
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.warehouses"]

@@ -5,60 +5,70 @@
 -- insight_publishes (the publish steps of deals and calls in audit.batch_results). A view over a table
 -- that does not exist yet is empty, so a source that never ran gives zeros.
 --
--- Every value is a bound parameter (DuckDB named parameters):
---   $tenant        the canonical tenant id (already checked by validate_tenant_id)
---   $period_start  first instant of the period, '2026-11-01T00:00:00Z' (inclusive)
---   $period_end    first instant after the period, '2026-11-02T00:00:00Z' (exclusive)
---   $first_day     first day of the period (DATE, inclusive)
---   $last_day      last day of the period (DATE, inclusive)
+-- Written once, in DuckDB's dialect; other warehouses run its sqlglot transpilation (the Snowflake text
+-- is pinned by tests/unit/warehouse/golden/insight_summary.snowflake.sql). The five values are bound
+-- once, positionally, in the params CTE:
+--   tenant        the canonical tenant id (already checked by validate_tenant_id)
+--   period_start  first instant of the period, '2026-11-01T00:00:00Z' (inclusive)
+--   period_end    first instant after the period, '2026-11-02T00:00:00Z' (exclusive)
+--   first_day     first day of the period (DATE, inclusive)
+--   last_day      last day of the period (DATE, inclusive)
 --
 -- Amounts are rounded to cents and summed as DECIMAL, and sentiment as DECIMAL(18, 6), so the sums are
 -- exact and the same on every run whatever order DuckDB aggregates in: a recompute over unchanged data
 -- must give a byte-identical item. Averages are divided out in Python from the exact sums and counts.
 WITH
+params AS (
+    SELECT
+        CAST(? AS VARCHAR) AS tenant,
+        CAST(? AS TIMESTAMPTZ) AS period_start,
+        CAST(? AS TIMESTAMPTZ) AS period_end,
+        CAST(? AS DATE) AS first_day,
+        CAST(? AS DATE) AS last_day
+),
 deals AS (
     SELECT
-        deal_id,
-        coalesce(stage, 'unknown') AS stage,
-        coalesce(currency, 'unknown') AS currency,
-        round(amount, 2)::DECIMAL(18, 2) AS amount,
-        coalesce(stage, '') NOT IN ('closed_won', 'closed_lost') AS is_open,
-        updated_at
-    FROM insight_deals
-    WHERE _tenant_id = $tenant
+        d.deal_id,
+        coalesce(d.stage, 'unknown') AS stage,
+        coalesce(d.currency, 'unknown') AS currency,
+        CAST(round(d.amount, 2) AS DECIMAL(18, 2)) AS amount,
+        coalesce(d.stage, '') NOT IN ('closed_won', 'closed_lost') AS is_open,
+        d.updated_at
+    FROM insight_deals d CROSS JOIN params p
+    WHERE d._tenant_id = p.tenant
 ),
 -- The newest known version of every deal last updated before the period ended: the pipeline "as of"
 -- the end of the period (curated keeps the newest version only).
-known_deals AS (SELECT * FROM deals WHERE updated_at < $period_end::TIMESTAMPTZ),
-period_deals AS (SELECT * FROM known_deals WHERE updated_at >= $period_start::TIMESTAMPTZ),
+known_deals AS (SELECT d.* FROM deals d CROSS JOIN params p WHERE d.updated_at < p.period_end),
+period_deals AS (SELECT d.* FROM known_deals d CROSS JOIN params p WHERE d.updated_at >= p.period_start),
 period_calls AS (
-    SELECT duration_seconds, sentiment::DECIMAL(18, 6) AS sentiment
-    FROM insight_calls
-    WHERE _tenant_id = $tenant AND call_date BETWEEN $first_day::DATE AND $last_day::DATE
+    SELECT c.duration_seconds, CAST(c.sentiment AS DECIMAL(18, 6)) AS sentiment
+    FROM insight_calls c CROSS JOIN params p
+    WHERE c._tenant_id = p.tenant AND c.call_date BETWEEN p.first_day AND p.last_day
 ),
 -- When this tenant's inputs last changed: every publish that changed curated rows set their _loaded_at,
 -- and every publish (even one that changed nothing) is recorded in audit.batch_results.
 changes AS (
-    SELECT max(_loaded_at) AS changed_at FROM insight_deals WHERE _tenant_id = $tenant
+    SELECT max(d._loaded_at) AS changed_at FROM insight_deals d CROSS JOIN params p WHERE d._tenant_id = p.tenant
     UNION ALL
-    SELECT max(_loaded_at) FROM insight_calls WHERE _tenant_id = $tenant
+    SELECT max(c._loaded_at) FROM insight_calls c CROSS JOIN params p WHERE c._tenant_id = p.tenant
     UNION ALL
-    SELECT max(recorded_at) FROM insight_publishes WHERE tenant = $tenant
+    SELECT max(b.recorded_at) FROM insight_publishes b CROSS JOIN params p WHERE b.tenant = p.tenant
 ),
 metrics AS (
-    SELECT 'deals_updated' AS metric, NULL AS stage, NULL AS currency, count(*)::DECIMAL(38, 6) AS value
+    SELECT 'deals_updated' AS metric, NULL AS stage, NULL AS currency, CAST(count(*) AS DECIMAL(38, 6)) AS value
     FROM period_deals
     UNION ALL
-    SELECT 'deals_won', NULL, NULL, count(*) FILTER (WHERE stage = 'closed_won') FROM period_deals
+    SELECT 'deals_won', NULL, NULL, count_if(stage = 'closed_won') FROM period_deals
     UNION ALL
-    SELECT 'deals_lost', NULL, NULL, count(*) FILTER (WHERE stage = 'closed_lost') FROM period_deals
+    SELECT 'deals_lost', NULL, NULL, count_if(stage = 'closed_lost') FROM period_deals
     UNION ALL
     SELECT 'deals_updated_by_stage', stage, NULL, count(*) FROM period_deals GROUP BY stage
     UNION ALL
     SELECT 'won_amount', NULL, currency, sum(amount)
     FROM period_deals WHERE stage = 'closed_won' AND amount IS NOT NULL GROUP BY currency
     UNION ALL
-    SELECT 'open_deals', NULL, NULL, count(*) FILTER (WHERE is_open) FROM known_deals
+    SELECT 'open_deals', NULL, NULL, count_if(is_open) FROM known_deals
     UNION ALL
     SELECT 'open_deals_by_stage', stage, NULL, count(*) FROM known_deals WHERE is_open GROUP BY stage
     UNION ALL
@@ -78,7 +88,8 @@ metrics AS (
     UNION ALL
     SELECT 'sentiment_total', NULL, NULL, coalesce(sum(sentiment), 0) FROM period_calls
     UNION ALL
-    -- Epoch microseconds of the latest change (NULL when nothing was ever published for the tenant).
-    SELECT 'inputs_changed_at_us', NULL, NULL, epoch_us(max(changed_at)) FROM changes
+    -- Epoch seconds of the latest change (NULL when nothing was ever published for the tenant).
+    SELECT 'inputs_changed_at_s', NULL, NULL, floor(extract(epoch FROM max(changed_at))) FROM changes
 )
-SELECT metric, stage, currency, value FROM metrics ORDER BY metric, stage NULLS FIRST, currency NULLS FIRST
+SELECT metric, stage, currency, CAST(value AS DECIMAL(38, 6)) AS value
+FROM metrics ORDER BY metric, stage NULLS FIRST, currency NULLS FIRST

@@ -1,4 +1,4 @@
-"""Command line: ``python -m salestalk validate-config | demo`` and the operator commands in salestalk.ops."""
+"""Command line: ``python -m salestalk validate-config`` and the operator commands in salestalk.ops."""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ def validate_config(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
-def demo(args: argparse.Namespace) -> int:
-    from salestalk.demo import run_demo
-
-    return run_demo()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m salestalk")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -35,8 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     from salestalk.ops import register
 
     register(commands)  # status, alerts, deadlines, freshness, quarantine, dead-letter
-    run = commands.add_parser("demo", help="run every demo source end to end on the embedded defaults")
-    run.set_defaults(func=demo)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from salestalk.batch import format_utc, parse_utc
+from salestalk.names import LOAD, PUBLISH, QUARANTINE, VALIDATE, WAREHOUSE_STEPS
 
 if TYPE_CHECKING:
     import datetime as dt
 
     from salestalk.config.models import SourceConfig
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.base import Warehouse
 
 COLUMNS = (
     "extracted",
@@ -25,10 +25,10 @@ COLUMNS = (
 
 
 def summarise(tenant: str, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    load = steps.get("load", {})
-    validation = steps.get("validate", {})
-    quarantine = steps.get("quarantine", {})
-    publish = steps.get("publish", {})
+    load = steps.get(LOAD, {})
+    validation = steps.get(VALIDATE, {})
+    quarantine = steps.get(QUARANTINE, {})
+    publish = steps.get(PUBLISH, {})
     summary: dict[str, Any] = {
         "tenant": tenant,
         "extracted": load.get("landed"),
@@ -40,7 +40,7 @@ def summarise(tenant: str, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "published": publish.get("published"),
         "stale_skipped": publish.get("stale_skipped"),
     }
-    missing = [s for s in ("load", "validate", "quarantine", "publish") if s not in steps]
+    missing = [s for s in WAREHOUSE_STEPS if s not in steps]
     if missing:
         summary["problem"] = f"{tenant}: step(s) {', '.join(missing)} did not complete"
     elif publish.get("held_back"):
@@ -54,15 +54,12 @@ def summarise(tenant: str, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def batch_summaries(
-    warehouse: DuckDBWarehouse, source: SourceConfig, interval_start: dt.datetime | str
+    warehouse: Warehouse, source: SourceConfig, interval_start: dt.datetime | str
 ) -> list[dict[str, Any]]:
-    stamp = format_utc(parse_utc(interval_start))
-    rows = warehouse.batch_result_rows(source.name, stamp)
-    import json
+    from salestalk.warehouse.tables import batch_results
 
     by_tenant: dict[str, dict[str, dict]] = {t: {} for t in source.tenants}
-    for tenant, step, result in rows:
-        by_tenant.setdefault(tenant, {})[step] = json.loads(result)
+    by_tenant.update(batch_results(warehouse, source.name, interval_start))
     return [summarise(tenant, steps) for tenant, steps in sorted(by_tenant.items())]
 
 

@@ -21,11 +21,12 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from salestalk.warehouse.sqlparts import q, table
+from salestalk.names import CURATED
 
 if TYPE_CHECKING:
     from salestalk.alerting.payload import Alert
     from salestalk.config.models import SourceConfig
+    from salestalk.warehouse.base import Warehouse
 
 CRON_PRESETS = {
     "@hourly": "0 * * * *",
@@ -158,22 +159,20 @@ def _as_date(value: Any) -> dt.date | None:
     return value
 
 
-def observe(warehouse, source: SourceConfig) -> list[Observation]:
+def observe(warehouse: Warehouse, source: SourceConfig) -> list[Observation]:
     """The latest ``_loaded_at``, business date and interval per tenant of ``curated.<source>``."""
-    curated = table("curated", source.name)
-    business = q(source.table_schema.business_date_column)
+    from salestalk.warehouse.tables import table_exists
+
     found: dict[str, tuple] = {}
-    with warehouse.connect() as con:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'curated' AND table_name = ?",
-            [source.name],
-        ).fetchall()[0][0]
-        if exists:
-            for row in con.execute(
-                f"SELECT _tenant_id, max(_loaded_at), max({business}), max(_interval_start), count(*) "
-                f"FROM {curated} GROUP BY _tenant_id"
-            ).fetchall():
-                found[row[0]] = row[1:]
+    with warehouse.connect(tag={"source": source.name, "step": "freshness"}) as s:
+        i = s.dialect.ident
+        if table_exists(s, CURATED, source.name):
+            for row in s.fetchall(
+                f"SELECT {i('_tenant_id')}, MAX({i('_loaded_at')}), MAX({i(source.table_schema.business_date_column)}), "
+                f"MAX({i('_interval_start')}), COUNT(*) FROM {s.dialect.table(CURATED, source.name)} "
+                f"GROUP BY {i('_tenant_id')}"
+            ):
+                found[row[0]] = (*row[1:4], int(row[4]))
     result = []
     for tenant in source.tenants:
         loaded, business_date, interval, rows = found.get(tenant, (None, None, None, 0))
@@ -185,7 +184,9 @@ def observe(warehouse, source: SourceConfig) -> list[Observation]:
     return result
 
 
-def diagnose(warehouse, sources: list[SourceConfig], now: dt.datetime | None = None) -> list[Diagnosis]:
+def diagnose(
+    warehouse: Warehouse, sources: list[SourceConfig], now: dt.datetime | None = None
+) -> list[Diagnosis]:
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     diagnoses = []
     for source in sources:
@@ -243,12 +244,11 @@ def run_monitor(now: dt.datetime | None = None, *, send: bool = True, only: str 
     """Diagnose every valid source (or ``only``), alert each unhealthy pair; return the rows."""
     from salestalk.alerting.routes import deliver
     from salestalk.config.loader import load_sources
-    from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse import open_warehouse
 
     configs = load_sources(only=only).configs
     sources = [configs[name] for name in sorted(configs) if only is None or name == only]
-    warehouse = DuckDBWarehouse(get_settings().duckdb_path)
+    warehouse = open_warehouse()
     rows = []
     for diagnosis in diagnose(warehouse, sources, now):
         row = diagnosis.as_row()

@@ -1,7 +1,7 @@
 """Insight summaries for the app: one tenant's deal and call metrics over one period, from the warehouse.
 
-Airflow-free. :func:`compute_insight_summary` runs ``include/sql/insight_summary.sql`` on a DuckDB
-connection with bound parameters only, and returns a dict that validates against the ``insight-summary``
+Airflow-free. :func:`compute_insight_summary` runs ``include/sql/insight_summary.sql`` (transpiled to
+the session's dialect) on a warehouse session with bound parameters only, and returns a dict that validates against the ``insight-summary``
 contract (v1); anything else raises. :func:`summaries_for_tenants` does that for several tenants over one
 warehouse connection.
 
@@ -57,14 +57,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from salestalk import REPO_ROOT
+from salestalk.names import AUDIT, BATCH_RESULTS, CURATED, PUBLISH
 from salestalk.tenancy import validate_tenant_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    import duckdb
-
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.base import Session, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -78,38 +77,38 @@ MAX_METRIC_NAME = 64
 # The columns each temp view exposes, and their types when the underlying table does not exist.
 INPUT_VIEWS: dict[str, tuple[str, str, dict[str, str]]] = {
     "insight_deals": (
-        "curated",
+        CURATED,
         "deals",
         {
-            "deal_id": "VARCHAR",
-            "stage": "VARCHAR",
-            "amount": "DOUBLE",
-            "currency": "VARCHAR",
-            "updated_at": "TIMESTAMPTZ",
-            "_tenant_id": "VARCHAR",
-            "_loaded_at": "TIMESTAMPTZ",
+            "deal_id": "string",
+            "stage": "string",
+            "amount": "float",
+            "currency": "string",
+            "updated_at": "timestamp",
+            "_tenant_id": "string",
+            "_loaded_at": "timestamp",
         },
     ),
     "insight_calls": (
-        "curated",
+        CURATED,
         "calls",
         {
-            "call_id": "VARCHAR",
-            "duration_seconds": "BIGINT",
-            "sentiment": "DOUBLE",
-            "call_date": "DATE",
-            "_tenant_id": "VARCHAR",
-            "_loaded_at": "TIMESTAMPTZ",
+            "call_id": "string",
+            "duration_seconds": "integer",
+            "sentiment": "float",
+            "call_date": "date",
+            "_tenant_id": "string",
+            "_loaded_at": "timestamp",
         },
     ),
     "insight_publishes": (
-        "audit",
-        "batch_results",
-        {"source": "VARCHAR", "tenant": "VARCHAR", "step": "VARCHAR", "recorded_at": "TIMESTAMPTZ"},
+        AUDIT,
+        BATCH_RESULTS,
+        {"source": "string", "tenant": "string", "step": "string", "recorded_at": "timestamp"},
     ),
 }
 # Only the publishes of the summary's own inputs count as changes.
-PUBLISH_FILTER = "WHERE step = 'publish' AND source IN ('deals', 'calls')"
+PUBLISH_FILTER = (PUBLISH, INPUT_SOURCES)
 
 STAGE_INTENTS: dict[str, str] = {
     "prospecting": "scheduling",
@@ -139,8 +138,11 @@ class InsightSummaryInvalid(ValueError):
 
 
 @cache
-def summary_sql() -> str:
-    return SQL_PATH.read_text(encoding="utf-8")
+def summary_sql(dialect: str = "duckdb") -> str:
+    """The query, in ``dialect`` (written for DuckDB, transpiled with sqlglot for the others)."""
+    from salestalk.warehouse.dialect import transpile
+
+    return transpile(SQL_PATH.read_text(encoding="utf-8"), dialect)
 
 
 def summary_id(period_start: dt.date, period_end: dt.date) -> str:
@@ -168,7 +170,7 @@ def references(tenant: str) -> list[str]:
 
 
 def compute_insight_summary(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     tenant: str,
     period_start: dt.date,
     period_end: dt.date,
@@ -176,7 +178,7 @@ def compute_insight_summary(
 ) -> dict[str, Any]:
     """``tenant``'s summary over ``period_start``..``period_end`` (both inclusive, UTC days).
 
-    :param con: a DuckDB connection to the warehouse; three temp views are (re)created on it.
+    :param con: a warehouse session; three temp views are (re)created on it.
     :param tenant: the run's tenant; checked before any SQL runs. Only its rows are read.
     :param computed_at: the earliest ``computedAt`` (pass the data-interval end; see the module doc).
     :raises InvalidTenantId: for a tenant id that is not canonical.
@@ -187,20 +189,15 @@ def compute_insight_summary(
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
     floor = _utc(computed_at, "computed_at")
     next_day = period_end + dt.timedelta(days=1)
-    params = {
-        "tenant": tenant,
-        "period_start": f"{period_start.isoformat()}T00:00:00Z",
-        "period_end": f"{next_day.isoformat()}T00:00:00Z",
-        "first_day": period_start.isoformat(),
-        "last_day": period_end.isoformat(),
-    }
-    if getattr(con, "dialect", "duckdb") == "snowflake":
-        from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
-
-        rows = SnowflakeWarehouse.insight_rows(con, params)
-    else:
-        create_input_views(con)
-        rows = con.execute(summary_sql(), params).fetchall()
+    params = [
+        tenant,
+        f"{period_start.isoformat()}T00:00:00Z",
+        f"{next_day.isoformat()}T00:00:00Z",
+        period_start.isoformat(),
+        period_end.isoformat(),
+    ]
+    create_input_views(con)
+    rows = con.fetchall(summary_sql(con.dialect.sqlglot), params)
     metrics, stage_counts, changed_at = _metrics(rows)
     summary = {
         "schemaVersion": SCHEMA_VERSION,
@@ -216,7 +213,7 @@ def compute_insight_summary(
 
 
 def summaries_for_tenants(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     tenants: Iterable[str],
     period_start: dt.date,
     period_end: dt.date,
@@ -224,7 +221,7 @@ def summaries_for_tenants(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every tenant's summaries (one per tenant today), over one short warehouse connection."""
     tenants = [validate_tenant_id(t) for t in tenants]
-    with warehouse.connect() as con:
+    with warehouse.connect(tag={"step": "insight_summary"}) as con:
         return {
             tenant: [compute_insight_summary(con, tenant, period_start, period_end, computed_at)]
             for tenant in tenants
@@ -254,24 +251,27 @@ def top_intents(stage_counts: dict[str, int]) -> list[dict[str, Any]]:
     return [{"intent": intent, "count": count} for intent, count in ranked]
 
 
-def create_input_views(con: duckdb.DuckDBPyConnection) -> None:
+def create_input_views(con: Session) -> None:
     """Temp views the SQL reads: over the real tables, or empty (typed) when a table does not exist."""
-    existing = {
-        (schema, name)
-        for schema, name in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_catalog = current_database()"
-        ).fetchall()
-    }
+    from salestalk.warehouse.tables import table_exists
+
+    d = con.dialect
     for view, (schema, name, columns) in INPUT_VIEWS.items():
-        if (schema, name) in existing:
-            where = f" {PUBLISH_FILTER}" if view == "insight_publishes" else ""
-            body = f'SELECT {", ".join(columns)} FROM "{schema}"."{name}"{where}'
+        if table_exists(con, schema, name):
+            # The view's columns keep the names the SQL uses (unquoted, so any case resolves).
+            selected = ", ".join(f"{d.ident(c)} AS {c}" for c in columns)
+            where = ""
+            if view == "insight_publishes":
+                step, sources = PUBLISH_FILTER
+                where = f" WHERE {d.ident('step')} = '{step}' AND {d.ident('source')} IN ({', '.join(repr(x) for x in sources)})"
+            body = f"SELECT {selected} FROM {d.table(schema, name)}{where}"
         else:
             log.info("%s.%s does not exist yet: its metrics are zero", schema, name)
-            typed = ", ".join(f"NULL::{sql_type} AS {column}" for column, sql_type in columns.items())
-            body = f"SELECT {typed} WHERE false"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
+            typed = ", ".join(
+                f"CAST(NULL AS {d.column_type(kind)}) AS {column}" for column, kind in columns.items()
+            )
+            body = f"SELECT {typed} WHERE FALSE"
+        con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS {body}")
 
 
 def metric_name(prefix: str, *parts: str) -> str:
@@ -286,9 +286,9 @@ def _metrics(rows: list[tuple]) -> tuple[dict[str, int | float], dict[str, int],
     totals: dict[str, Decimal] = {}
     changed_at = None
     for metric, stage, currency, value in rows:
-        if metric == "inputs_changed_at_us":
+        if metric == "inputs_changed_at_s":
             if value is not None:
-                changed_at = dt.datetime.fromtimestamp(int(value) // 1_000_000, tz=dt.UTC)
+                changed_at = dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
             continue
         value = Decimal(0) if value is None else Decimal(value)
         if metric in BREAKDOWNS:

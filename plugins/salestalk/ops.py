@@ -9,8 +9,8 @@
   publish of one batch from its staged rows (after a suite fix).
 - ``dead-letter list | redrive``: the DynamoDB writer's dead letters of a tenant and entity, replayed.
 
-Reads the warehouse at ``SALESTALK_DUCKDB_PATH`` and, for S3 and DynamoDB, the Airflow connection
-``aws_default`` (``AIRFLOW_CONN_AWS_DEFAULT``), like the pipeline tasks.
+Reads the configured warehouse (``SALESTALK_WAREHOUSE``) and, for S3 and DynamoDB, the Airflow
+connection ``aws_default`` (``AIRFLOW_CONN_AWS_DEFAULT``), like the pipeline tasks.
 """
 
 from __future__ import annotations
@@ -36,26 +36,9 @@ def _source(name: str):
 
 
 def _warehouse():
-    from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse import open_warehouse
 
-    return DuckDBWarehouse(get_settings().duckdb_path)
-
-
-def _latest_interval(warehouse, source_name: str) -> str | None:
-    from salestalk.batch import format_utc
-
-    with warehouse.connect() as con:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-            "AND table_name = 'batch_results'"
-        ).fetchall()[0][0]
-        if not exists:
-            return None
-        latest = con.execute(
-            "SELECT max(interval_start) FROM audit.batch_results WHERE source = ?", [source_name]
-        ).fetchall()[0][0]
-    return format_utc(latest) if latest else None
+    return open_warehouse()
 
 
 def _print_json(value: Any) -> None:
@@ -68,9 +51,11 @@ def status(args: argparse.Namespace) -> int:
 
     source = _source(args.source)
     warehouse = _warehouse()
-    interval = args.interval or _latest_interval(warehouse, source.name)
+    from salestalk.warehouse.tables import latest_interval
+
+    interval = args.interval or latest_interval(warehouse, source.name)
     if interval is None:
-        print(f"no batch of {source.name} has been recorded yet (warehouse {warehouse.path})")
+        print(f"no batch of {source.name} has been recorded yet (warehouse {warehouse.location})")
         return 1
     summaries = batch_summaries(warehouse, source, interval)
     if args.tenant:
@@ -178,51 +163,57 @@ def freshness(args: argparse.Namespace) -> int:
     return 1 if any(r["classification"] != "healthy" for r in rows) else 0
 
 
-def _batch_filter(args: argparse.Namespace) -> tuple[str, list]:
+def _quarantined(args: argparse.Namespace, limit: int | None = None) -> list[tuple]:
+    """(tenant, interval start, record number, reasons, raw record) of the quarantined rows asked for."""
     from salestalk.batch import format_utc, parse_utc
+    from salestalk.names import QUARANTINE_SCHEMA
+    from salestalk.warehouse.tables import table_exists
 
-    where, params = [], []
-    if getattr(args, "tenant", None):
-        where.append("_tenant_id = ?")
-        params.append(args.tenant)
-    if getattr(args, "interval", None):
-        where.append("_interval_start = ?::TIMESTAMPTZ")
-        params.append(format_utc(parse_utc(args.interval)))
-    return (" WHERE " + " AND ".join(where)) if where else "", params
+    source = _source(args.source)
+    with _warehouse().connect(tag={"source": source.name, "step": "cli"}) as s:
+        d = s.dialect
+        i = d.ident
+        if not table_exists(s, QUARANTINE_SCHEMA, source.name):
+            return []
+        where, params = [], []
+        if getattr(args, "tenant", None):
+            where.append(f"{i('_tenant_id')} = ?")
+            params.append(args.tenant)
+        if getattr(args, "interval", None):
+            where.append(f"{i('_interval_start')} = CAST(? AS {d.column_type('timestamp')})")
+            params.append(format_utc(parse_utc(args.interval)))
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = s.fetchall(
+            f"SELECT {i('_tenant_id')}, {i('_interval_start')}, {i('_record_num')}, {i('_reasons')}, "
+            f"{i('_raw_record')} FROM {d.table(QUARANTINE_SCHEMA, source.name)}{clause} "
+            f"ORDER BY {i('_tenant_id')}, {i('_interval_start')}, {i('_record_num')}"
+            + (f" LIMIT {int(limit)}" if limit is not None else ""),
+            params,
+        )
+        return [
+            (t, format_utc(parse_utc(start)), int(n), d.as_list(reasons), raw)
+            for t, start, n, reasons, raw in rows
+        ]
 
 
 def quarantine_list(args: argparse.Namespace) -> int:
-    from salestalk.warehouse.sqlparts import table
+    from collections import Counter
 
-    source = _source(args.source)
-    clause, params = _batch_filter(args)
-    with _warehouse().connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        rows = con.execute(
-            f"SELECT _tenant_id, strftime(_interval_start, '%Y-%m-%dT%H:%M:%SZ') AS interval, reason, "
-            f"count(*) FROM (SELECT _tenant_id, _interval_start, unnest(_reasons) AS reason "
-            f"FROM {table('quarantine', source.name)}{clause}) GROUP BY ALL ORDER BY ALL",
-            params,
-        ).fetchall()
+    counts = Counter(
+        (tenant, interval, reason)
+        for tenant, interval, _, reasons, _ in _quarantined(args)
+        for reason in reasons
+    )
     print(f"{'tenant':<10} {'interval':<21} {'rows':>5}  reason")
-    for tenant, interval, reason, count in rows:
+    for (tenant, interval, reason), count in sorted(counts.items()):
         print(f"{tenant:<10} {interval:<21} {count:>5}  {reason}")
-    print(f"{sum(r[3] for r in rows)} quarantine reason(s) in quarantine.{source.name}")
+    print(f"{sum(counts.values())} quarantine reason(s) in quarantine.{args.source}")
     return 0
 
 
 def quarantine_show(args: argparse.Namespace) -> int:
-    from salestalk.warehouse.sqlparts import table
-
-    source = _source(args.source)
-    clause, params = _batch_filter(args)
-    with _warehouse().connect() as con:
-        rows = con.execute(
-            f"SELECT _tenant_id, _record_num, _reasons, _raw_record FROM {table('quarantine', source.name)}"
-            f"{clause} ORDER BY _tenant_id, _interval_start, _record_num LIMIT ?",
-            [*params, args.limit],
-        ).fetchall()
-    for tenant, record_num, reasons, raw in rows:
+    rows = _quarantined(args, limit=args.limit)
+    for tenant, _, record_num, reasons, raw in rows:
         print(f"{tenant} #{record_num}: {', '.join(reasons)}")
         print(f"    {raw}")
     print(f"{len(rows)} row(s) shown (--limit {args.limit})")

@@ -10,23 +10,38 @@ import datetime as dt
 import io
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
 from salestalk.config.models import EventsExtract, RestApiExtract, S3FilesExtract
-from salestalk.land import iter_raw_parts, land_records, read_manifest
+from salestalk.land import land_records, read_manifest
+from salestalk.names import (
+    AUDIT,
+    CURATED,
+    EXTRACT,
+    LOAD,
+    PUBLISH,
+    QUARANTINE,
+    QUARANTINE_KEYS,
+    QUARANTINE_SCHEMA,
+    STAGING,
+    STATE,
+    VALIDATE,
+    verdicts_table,
+)
 from salestalk.storage.keys import interval_segments
 from salestalk.storage.tenant_s3 import TenantS3
-from salestalk.warehouse.sqlparts import q, table
+from salestalk.warehouse import tables
+from salestalk.warehouse.dialect import is_identifier
 
 if TYPE_CHECKING:
     import requests
 
     from salestalk.batch import Batch
     from salestalk.config.models import SourceConfig
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
-    from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+    from salestalk.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +62,7 @@ class MissingUpstream(RuntimeError):
 class Services:
     s3_client: Any
     bucket: str
-    warehouse: DuckDBWarehouse | SnowflakeWarehouse
+    warehouse: Warehouse
     http_session: requests.Session | None = None
     api_base_url: str | None = None
     guards: dict[str, TenantS3] = field(default_factory=dict)
@@ -75,19 +90,14 @@ class Services:
         }
 
 
-def native_step(services: Services, step: str) -> Any:
-    """The backend's own implementation of ``step`` (Snowflake SQL), or None to run the DuckDB SQL here."""
-    return getattr(services.warehouse, f"{step}_step", None)
-
-
 def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:
     """The newest entry of the append-only cursor log ``state/{source}/cursor/``."""
-    keys = sorted(s3.list_keys("state", source, "cursor"))
+    keys = sorted(s3.list_keys(STATE, source, "cursor"))
     return parse_utc(json.loads(s3.get_bytes(keys[-1]))["cursor"]) if keys else None
 
 
 def advance_cursor(s3: TenantS3, source: str, cursor: dt.datetime) -> None:
-    key = s3.key("state", source, "cursor", f"{cursor.strftime('%Y%m%dT%H%M%SZ')}.json")
+    key = s3.key(STATE, source, "cursor", f"{cursor.strftime('%Y%m%dT%H%M%SZ')}.json")
     s3.put_bytes(key, json.dumps({"cursor": format_utc(cursor)}).encode(), "application/json")
 
 
@@ -207,116 +217,144 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
     return counts
 
 
+def _tag(batch: Batch, step: str) -> dict[str, str]:
+    """The session's cost-attribution tag: which batch and step its statements serve."""
+    return {
+        "source": batch.source,
+        "tenant": batch.tenant,
+        "run_id": batch.run_id,
+        "step": step,
+        "interval": batch.interval_label,
+    }
+
+
+def _require(result: dict | None, batch: Batch, missing: str, upstream: str) -> dict:
+    if result is None:
+        raise MissingUpstream(f"no {missing} recorded for {batch.describe()}; run {upstream} first")
+    return result
+
+
 def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    """Replace the batch's staging rows with its landed parts, cast to the schema, atomically for readers."""
     s3 = services.tenant_s3(batch.tenant)
     manifest = read_manifest(s3, batch)
     if manifest is None:
-        raise MissingUpstream(f"no landed manifest for {batch.describe()}; run extract first")
-    staged = services.warehouse.replace_staging(
-        source,
-        batch,
-        iter_raw_parts(s3, manifest),
-        manifest.landed_at,
-        manifest=manifest,
-        raw_bytes=s3.get_bytes,
-    )
-    if staged != manifest.rows:
-        raise RuntimeError(
-            f"staged {staged} rows but the manifest lists {manifest.rows} for {batch.describe()}"
+        raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
+    wh = services.warehouse
+    load_id = uuid.uuid4().hex
+    staging = f"{STAGING}.{source.name}"
+    with wh.connect(tag=_tag(batch, LOAD)) as s:
+        d = s.dialect
+        tables.ensure_tables(s, source)
+        tables.set_batch(s, batch, loaded_at=manifest.landed_at, load_id=load_id)
+        keys = [part["key"] for part in manifest.parts]
+        raw = wh.stage_parts(s, source, load_id, keys, checked_reader(s3, manifest))
+        try:
+            s.execute(tables.insert_staging_sql(d, source, raw))
+        finally:
+            wh.drop_staged(s, raw)
+        staged = int(
+            s.fetchall(
+                f"SELECT COUNT(*) FROM {d.table(STAGING, source.name)} WHERE {d.ident('_load_id')} = ?",
+                [load_id],
+            )[0][0]
         )
-    counts = {"staged": staged}
-    with services.warehouse.connect() as con:
-        services.warehouse.record_result(
-            con,
-            batch,
-            "load",
-            {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows},
+        if staged != manifest.rows:
+            raise RuntimeError(
+                f"staged {staged} rows into {staging} but the manifest lists {manifest.rows} for "
+                f"{batch.describe()}; the batch still points at its previous load"
+            )
+        tables.point_batch_at_load(s, source, batch)
+        counts = {"staged": staged}
+        tables.record_result(
+            s, batch, LOAD, {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows}
         )
-    log.info("load_to_staging %s: %s", batch.describe(), counts)
+    log.info("%s %s: %s", LOAD, batch.describe(), counts)
     return counts
 
 
-def _batch_view_sql(source: SourceConfig, batch: Batch) -> str:
-    """The batch's rows of its current staging load. Literals are safe: the tenant id and the
-    timestamp are validated and formatted by us, and the source name is a checked identifier."""
-    tenant, start = batch.tenant, format_utc(batch.interval_start)
+def _verdict_rows_sql(d: Any, source: SourceConfig, rules: list[Any]) -> str:
+    """One row per failing row and reason: primary key null, cursor null, cast failures and pre-landing
+    rejections in order, then the suite's row rules in suite order."""
+    i = d.ident
+    schema = source.table_schema
+    rows = i(tables.BATCH_ROWS)
+    pk_null = " OR ".join(f"{i(c)} IS NULL" for c in schema.primary_key)
+    flatten = d.flatten.format(array=f"b.{i('_cast_failures')}")
+    parts = [
+        f"SELECT {i('_record_num')} AS rn, 0 AS pos, 'primary_key_null' AS reason FROM {rows} WHERE {pk_null}",
+        f"SELECT {i('_record_num')}, 1, 'cursor_null' FROM {rows} WHERE {i(schema.cursor_column)} IS NULL",
+        f"SELECT b.{i('_record_num')}, 100 + {d.flatten_pos}, {d.flatten_value} FROM {rows} b, {flatten}",
+        *(
+            f"SELECT {i('_record_num')}, {1000 + r.index}, CAST(? AS VARCHAR) FROM {rows} WHERE {r.condition}"
+            for r in rules
+        ),
+    ]
+    verdicts = d.table(AUDIT, verdicts_table(source.name))
+    columns = ", ".join(
+        i(c) for c in ("_tenant_id", "_interval_start", "_record_num", "_reason_pos", "_reason")
+    )
     return (
-        f"SELECT * FROM {table('staging', source.name)} WHERE _tenant_id = '{tenant}' "
-        f"AND _interval_start = '{start}'::TIMESTAMPTZ AND _load_id = (SELECT load_id FROM "
-        f"audit.staging_loads WHERE source = '{source.name}' AND tenant = '{tenant}' "
-        f"AND interval_start = '{start}'::TIMESTAMPTZ)"
+        f"INSERT INTO {verdicts} ({columns}) SELECT p.{i('tenant')}, p.{i('interval_start')}, v.rn, v.pos, "
+        f"v.reason FROM ({' UNION ALL '.join(parts)}) v CROSS JOIN {i(tables.BATCH_PARAMS)} p"
+    )
+
+
+def _batch_verdicts(d: Any, source: SourceConfig) -> str:
+    """The verdict rows of the session's batch (needs ``batch_params``)."""
+    i = d.ident
+    return (
+        f"SELECT v.* FROM {d.table(AUDIT, verdicts_table(source.name))} v JOIN {i(tables.BATCH_PARAMS)} p "
+        f"ON v.{i('_tenant_id')} = p.{i('tenant')} AND v.{i('_interval_start')} = p.{i('interval_start')}"
     )
 
 
 def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
-    if (native := native_step(services, "validate")) is not None:
-        return native(source, batch, services)
+    """Verdicts for every staged row (the suite compiled to SQL), cross-checked by GX on the same rows."""
     from salestalk.pii import landed_suite
     from salestalk.quality import sql as quality_sql
     from salestalk.quality.suite import load_suite, suite_path
 
     schema = source.table_schema
     suite = landed_suite(load_suite(suite_path(source.expectation_suite)), schema.pii)
-    pk_null = " OR ".join(f"{q(c)} IS NULL" for c in schema.primary_key)
-    verdicts = table("audit", source.name + "_verdicts")
-    wh = services.warehouse
-    with wh.connect() as con:
-        wh.ensure_tables(con, source)
-        load = wh.read_result(con, batch, "load")
-        if load is None:
-            raise MissingUpstream(
-                f"no staged rows recorded for {batch.describe()}; run load_to_staging first"
-            )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
-        rule_sql, rule_params = quality_sql.row_failure_query(
-            "batch_rows", suite, row_id_column="_record_num", columns=quality_sql.describe(con, "batch_rows")
-        )
-        builtin = (
-            f"list_filter([CASE WHEN {pk_null} THEN 'primary_key_null' END, "
-            f"CASE WHEN {q(schema.cursor_column)} IS NULL THEN 'cursor_null' END], lambda x: x IS NOT NULL)"
-        )
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            f"DELETE FROM {verdicts} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
-            [batch.tenant, format_utc(batch.interval_start)],
-        )
-        con.execute(
-            f"INSERT INTO {verdicts} SELECT _tenant_id, _interval_start, _record_num, reasons FROM ("
-            f"SELECT b._tenant_id, b._interval_start, b._record_num, "
-            f"list_concat({builtin}, b._cast_failures, coalesce(r.reasons, []::VARCHAR[])) AS reasons "
-            f"FROM batch_rows b LEFT JOIN ({rule_sql}) r ON r._record_num = b._record_num"
-            ") WHERE len(reasons) > 0",
-            rule_params,
-        )
-        con.execute("COMMIT")
-        rows, failing = con.execute(
-            f"SELECT count(*), count(v._record_num) FROM batch_rows b LEFT JOIN {verdicts} v "
-            "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
-            "AND v._record_num = b._record_num"
-        ).fetchall()[0]
-        pk = ", ".join(q(c) for c in schema.primary_key)
-        unique_passing = con.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT {pk} FROM batch_rows b WHERE NOT EXISTS ("
-            f"SELECT 1 FROM {verdicts} v WHERE v._tenant_id = b._tenant_id "
-            "AND v._interval_start = b._interval_start AND v._record_num = b._record_num))"
-        ).fetchall()[0][0]
-        reason_counts = dict(
-            con.execute(
-                f"SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM {verdicts} "
-                "WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ) GROUP BY reason ORDER BY reason",
-                [batch.tenant, format_utc(batch.interval_start)],
-            ).fetchall()
-        )
+    with services.warehouse.connect(tag=_tag(batch, VALIDATE)) as s:
+        d = s.dialect
+        i = d.ident
+        tables.ensure_tables(s, source)
+        load = _require(tables.read_result(s, batch, LOAD), batch, "staged rows", LOAD)
+        tables.set_batch(s, batch)
+        tables.select_batch_rows(s, source)
         observed = load["observed_columns"]
-        present = [c for c in schema.column_names if observed.get(c, 0) > 0 or not rows]
-        extra = sorted(c for c in observed if c not in schema.column_names and _safe_name(c))
-        drift_columns = [q(c) for c in present] + [f"NULL::VARCHAR AS {q(c)}" for c in extra]
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW batch_observed AS SELECT {', '.join(drift_columns)} FROM batch_rows"
-        )
-        checks = quality_sql.table_checks(con, "batch_observed", suite)
+        present = [c for c in schema.column_names if observed.get(c, 0) > 0 or not load["staged"]]
+        types = {c.name: c.type for c in schema.columns if c.name in present}
+        rules, skipped = quality_sql.compile_row_rules(suite, tables.BATCH_ROWS, types, d)
+        where, params = tables.batch_filter(d, batch)
+        s.execute("BEGIN")
+        s.execute(f"DELETE FROM {d.table(AUDIT, verdicts_table(source.name))} WHERE {where}", params)
+        s.execute(_verdict_rows_sql(d, source, rules), [p for r in rules for p in (r.reason, *r.params)])
+        s.execute("COMMIT")
+        failing_rows = f"SELECT DISTINCT {i('_record_num')} FROM ({_batch_verdicts(d, source)}) fv"
+        rows, failing = s.fetchall(
+            f"SELECT COUNT(*), COUNT(f.{i('_record_num')}) FROM {i(tables.BATCH_ROWS)} b "
+            f"LEFT JOIN ({failing_rows}) f ON f.{i('_record_num')} = b.{i('_record_num')}"
+        )[0]
+        pk = ", ".join(f"b.{i(c)}" for c in schema.primary_key)
+        unique_passing = s.fetchall(
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT {pk} FROM {i(tables.BATCH_ROWS)} b "
+            f"WHERE b.{i('_record_num')} NOT IN ({failing_rows})) u"
+        )[0][0]
+        reason_counts = {
+            reason: int(count)
+            for reason, count in s.fetchall(
+                f"SELECT bv.{i('_reason')}, COUNT(*) FROM ({_batch_verdicts(d, source)}) bv "
+                f"GROUP BY bv.{i('_reason')} ORDER BY bv.{i('_reason')}"
+            )
+        }
+        rows, failing, unique_passing = int(rows), int(failing), int(unique_passing)
+        extra = sorted(c for c in observed if c not in schema.column_names and is_identifier(c))
+        checks = quality_sql.evaluate_table_checks(suite, present + extra, rows)
         table_failures = [_describe_check(c) for c in checks if not c.success]
-        gx = _run_gx(con, suite, batch, rows, schema.primary_key)
+        gx = _run_gx(s, suite, batch, rows, schema.primary_key, present, extra)
         _cross_check(gx, reason_counts, batch)
         passing = rows - failing
         result = {
@@ -334,28 +372,36 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "schema expectations on a sample",
             "data_docs": str(gx.docs_index) if gx.docs_index else None,
         }
-        wh.record_result(con, batch, "validate", result)
-    log.info("validate %s: %s", batch.describe(), result)
+        tables.record_result(s, batch, VALIDATE, result)
+    log.info("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
 
 
-def _run_gx(con: Any, suite: Any, batch: Batch, rows: int, key_columns: list[str]) -> Any:
+def _run_gx(
+    s: Any, suite: Any, batch: Batch, rows: int, key_columns: list[str], present: list[str], extra: list[str]
+) -> Any:
     """Real GX on the batch for its own results and the Data Docs; row verdicts come from the SQL.
 
-    Up to GX_FULL_SUITE_MAX_ROWS rows GX checks the whole suite, which also cross-checks the SQL.
-    Above that GX checks only the schema expectations on a small sample, so memory stays flat;
-    the row verdicts and row count of a large batch come from the SQL alone.
+    GX sees the observed columns (unknown ones as nulls) under their config names. Up to
+    GX_FULL_SUITE_MAX_ROWS rows GX checks the whole suite, which also cross-checks the SQL. Above that GX
+    checks only the schema expectations on a small sample, so memory stays flat.
     """
     import dataclasses
 
     from salestalk.quality.gx_runner import run_gx
 
-    frame_sql = "SELECT * FROM batch_observed"
+    d = s.dialect
+    selected = [f'{d.ident(c)} AS "{c}"' for c in present] + [
+        f'CAST(NULL AS VARCHAR) AS "{c}"' for c in extra
+    ]
+    sql = f"SELECT {', '.join(selected) or '1 AS none'} FROM {d.ident(tables.BATCH_ROWS)}"
     if rows > GX_FULL_SUITE_MAX_ROWS:
         schema_only = tuple(e for _, e in suite.table_level() if e.type not in ROW_COUNT_TYPES)
         suite = dataclasses.replace(suite, expectations=schema_only)
-        frame_sql += f" LIMIT {GX_SCHEMA_SAMPLE_ROWS}"
-    frame = con.sql(frame_sql).df()
+        sql += f" LIMIT {GX_SCHEMA_SAMPLE_ROWS}"
+    frame = s.frame(sql)
+    if not selected:
+        frame = frame.iloc[:, 0:0]
     return run_gx(
         frame,
         suite,
@@ -366,62 +412,120 @@ def _run_gx(con: Any, suite: Any, batch: Batch, rows: int, key_columns: list[str
     )
 
 
-def _cross_check(gx: Any, reason_counts: dict[str, int], batch: Batch) -> None:
-    for outcome in gx.results:
-        if outcome.unexpected_count is None or outcome.exception or outcome.column is None:
-            continue
-        if outcome.unexpected_count != reason_counts.get(outcome.reason, 0):
-            raise RuntimeError(
-                f"GX and the compiled SQL disagree on {outcome.reason} for {batch.describe()}: "
-                f"GX counts {outcome.unexpected_count}, SQL {reason_counts.get(outcome.reason, 0)}"
-            )
-
-
-def _safe_name(column: str) -> bool:
-    try:
-        q(column)
-    except ValueError:
-        return False
-    return True
-
-
 def _describe_check(check: Any) -> str:
     return f"{check.type}: observed {check.observed}, expected {check.expected}"
 
 
 def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
-    if (native := native_step(services, "quarantine")) is not None:
-        return native(source, batch, services)
-    wh = services.warehouse
-    quarantine_table = table("quarantine", source.name)
-    verdicts = table("audit", source.name + "_verdicts")
-    with wh.connect() as con:
-        wh.ensure_tables(con, source)
-        if wh.read_result(con, batch, "validate") is None:
-            raise MissingUpstream(f"no validation result for {batch.describe()}; run validate first")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
-        con.execute("BEGIN TRANSACTION")
-        con.execute(
-            f"DELETE FROM {quarantine_table} WHERE _tenant_id = ? AND _interval_start = ?::TIMESTAMPTZ",
-            [batch.tenant, format_utc(batch.interval_start)],
+    """Copy the batch's failing rows, with their reasons, to ``quarantine.<source>`` and to S3."""
+    import pyarrow as pa
+
+    with services.warehouse.connect(tag=_tag(batch, QUARANTINE)) as s:
+        d = s.dialect
+        i = d.ident
+        tables.ensure_tables(s, source)
+        _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
+        tables.set_batch(s, batch)
+        tables.select_batch_rows(s, source)
+        quarantine_table = d.table(QUARANTINE_SCHEMA, source.name)
+        staged = [i(c) for c in tables.staging_columns(source)]
+        reasons = d.ordered_array_agg.format(value=f"bv.{i('_reason')}", order=f"bv.{i('_reason_pos')}")
+        where, params = tables.batch_filter(d, batch)
+        s.execute("BEGIN")
+        s.execute(f"DELETE FROM {quarantine_table} WHERE {where}", params)
+        s.execute(
+            f"INSERT INTO {quarantine_table} ({', '.join(staged)}, {i('_reasons')}, {i('_quarantined_run_id')}) "
+            f"SELECT {', '.join('b.' + c for c in staged)}, r.reasons, p.{i('run_id')} "
+            f"FROM {i(tables.BATCH_ROWS)} b JOIN (SELECT bv.{i('_record_num')} AS rn, {reasons} AS reasons "
+            f"FROM ({_batch_verdicts(d, source)}) bv GROUP BY bv.{i('_record_num')}) r "
+            f"ON r.rn = b.{i('_record_num')} CROSS JOIN {i(tables.BATCH_PARAMS)} p"
         )
-        con.execute(
-            f"INSERT INTO {quarantine_table} SELECT b.*, v.reasons, ? FROM batch_rows b JOIN {verdicts} v "
-            "ON v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
-            "AND v._record_num = b._record_num",
-            [batch.run_id],
+        s.execute("COMMIT")
+        fetched = s.fetchall(
+            f"SELECT {i('_record_num')}, {i('_raw_record')}, {i('_reasons')} FROM {quarantine_table} "
+            f"WHERE {where} ORDER BY {i('_record_num')}",
+            params,
         )
-        con.execute("COMMIT")
-        rows = con.sql(
-            f"SELECT _record_num, _raw_record, _reasons FROM {quarantine_table} "
-            "WHERE _tenant_id = $tenant AND _interval_start = $start::TIMESTAMPTZ ORDER BY _record_num",
-            params={"tenant": batch.tenant, "start": format_utc(batch.interval_start)},
-        ).to_arrow_table()
+        rows = pa.table(
+            {
+                "_record_num": pa.array([int(r[0]) for r in fetched], pa.int64()),
+                "_raw_record": pa.array([r[1] for r in fetched], pa.string()),
+                "_reasons": pa.array([d.as_list(r[2]) for r in fetched], pa.list_(pa.string())),
+            }
+        )
         key = _write_quarantine_object(services.tenant_s3(batch.tenant), batch, rows)
         result = {"quarantined": rows.num_rows, "quarantine_key": key}
-        wh.record_result(con, batch, "quarantine", result)
-    log.info("quarantine %s: %s", batch.describe(), result)
+        tables.record_result(s, batch, QUARANTINE, result)
+    log.info("%s %s: %s", QUARANTINE, batch.describe(), result)
     return result
+
+
+def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+    """MERGE the newest passing version of each key into ``curated.<source>``; older versions never win."""
+    schema = source.table_schema
+    with services.warehouse.connect(tag=_tag(batch, PUBLISH)) as s:
+        d = s.dialect
+        i = d.ident
+        tables.ensure_tables(s, source)
+        validation = _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
+        reason = hold_back_reason(source, validation)
+        if reason:
+            tables.record_result(s, batch, PUBLISH, {"published": 0, "held_back": reason})
+            raise PublishHeldBack(
+                f"publish held back for {batch.describe()}: {reason}. Passing rows stay in staging and "
+                f"failing rows in {QUARANTINE_SCHEMA}.{source.name}; see {source.runbook}"
+            )
+        tables.set_batch(s, batch)
+        tables.select_batch_rows(s, source)
+        curated = d.table(CURATED, source.name)
+        newest = i(tables.BATCH_NEWEST)
+        pk = [i(c) for c in schema.primary_key]
+        cursor = i(schema.cursor_column)
+        s.execute(
+            f"CREATE OR REPLACE TEMPORARY TABLE {newest} AS SELECT b.*, p.{i('run_id')} AS "
+            f"{i('_published_run_id')} FROM {i(tables.BATCH_ROWS)} b CROSS JOIN {i(tables.BATCH_PARAMS)} p "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {d.table(AUDIT, verdicts_table(source.name))} v "
+            f"WHERE v.{i('_tenant_id')} = b.{i('_tenant_id')} AND v.{i('_interval_start')} = "
+            f"b.{i('_interval_start')} AND v.{i('_record_num')} = b.{i('_record_num')}) "
+            f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {', '.join('b.' + c for c in pk)} "
+            f"ORDER BY b.{cursor} DESC, b.{i('_record_num')} DESC) = 1"
+        )
+        on = " AND ".join(f"t.{c} = s.{c}" for c in [*pk, i("_tenant_id")])
+        inserted, updated = s.fetchall(
+            f"SELECT COUNT_IF(t.{i('_tenant_id')} IS NULL), COUNT_IF(t.{i('_tenant_id')} IS NOT NULL AND "
+            f"s.{cursor} > t.{cursor}) FROM {newest} s LEFT JOIN {curated} t ON {on}"
+        )[0]
+        columns = [
+            *(i(c) for c in schema.column_names),
+            *(i(c) for c in tables.CURATED_META),
+            i("_published_run_id"),
+        ]
+        merged = s.fetchall(
+            f"MERGE INTO {curated} t USING {newest} s ON {on} "
+            f"WHEN MATCHED AND s.{cursor} > t.{cursor} THEN UPDATE SET "
+            + ", ".join(f"{c} = s.{c}" for c in columns)
+            + f" WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('s.' + c for c in columns)})"
+        )[0]
+        changed = sum(int(n or 0) for n in merged)
+        result = publish_result(batch, validation, int(inserted or 0), int(updated or 0), changed)
+        tables.record_result(s, batch, PUBLISH, result)
+    log.info("%s %s: %s", PUBLISH, batch.describe(), result)
+    return result
+
+
+def checked_reader(s3: TenantS3, manifest: Any) -> Any:
+    """``read(key)`` for the manifest's parts that refuses a part whose bytes changed after landing."""
+    import hashlib
+
+    checksums = {part["key"]: part["sha256"] for part in manifest.parts}
+
+    def read(key: str) -> bytes:
+        body = s3.get_bytes(key)
+        if hashlib.sha256(body).hexdigest() != checksums[key]:
+            raise ValueError(f"checksum mismatch for {key}: the raw part changed after landing")
+        return body
+
+    return read
 
 
 def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
@@ -432,9 +536,9 @@ def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
     sink = io.BytesIO()
     pq.write_table(rows, sink, compression="zstd")
     body = sink.getvalue()
-    segments = interval_segments("quarantine", batch.source, batch.interval_label)
+    segments = interval_segments(QUARANTINE_KEYS, batch.source, batch.interval_label)
     key = s3.key(*segments, f"quarantined-{hashlib.sha256(body).hexdigest()[:16]}.parquet")
-    s3.put_bytes(key, body, data_class="quarantine")
+    s3.put_bytes(key, body, data_class=QUARANTINE_KEYS)
     s3.delete([k for k in s3.list_keys(*segments) if k != key])
     return key
 
@@ -467,53 +571,12 @@ def publish_result(
     }
 
 
-def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
-    """MERGE the batch's passing rows into the curated table; older versions never win."""
-    if (native := native_step(services, "publish")) is not None:
-        return native(source, batch, services)
-    wh = services.warehouse
-    schema = source.table_schema
-    verdicts = table("audit", source.name + "_verdicts")
-    curated = table("curated", source.name)
-    with wh.connect() as con:
-        wh.ensure_tables(con, source)
-        validation = wh.read_result(con, batch, "validate")
-        if validation is None:
-            raise MissingUpstream(f"no validation result for {batch.describe()}; run validate first")
-        reason = hold_back_reason(source, validation)
-        if reason:
-            wh.record_result(con, batch, "publish", {"published": 0, "held_back": reason})
-            raise PublishHeldBack(
-                f"publish held back for {batch.describe()}: {reason}. Passing rows stay in staging and "
-                f"failing rows in quarantine.{source.name}; see {source.runbook}"
+def _cross_check(gx: Any, reason_counts: dict[str, int], batch: Batch) -> None:
+    for outcome in gx.results:
+        if outcome.unexpected_count is None or outcome.exception or outcome.column is None:
+            continue
+        if outcome.unexpected_count != reason_counts.get(outcome.reason, 0):
+            raise RuntimeError(
+                f"GX and the compiled SQL disagree on {outcome.reason} for {batch.describe()}: "
+                f"GX counts {outcome.unexpected_count}, SQL {reason_counts.get(outcome.reason, 0)}"
             )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW batch_rows AS {_batch_view_sql(source, batch)}")
-        pk = [q(c) for c in schema.primary_key]
-        cursor = q(schema.cursor_column)
-        columns = [q(c) for c in schema.column_names]
-        meta = ["_tenant_id", "_loaded_at", "_interval_start"]
-        on = " AND ".join(f"t.{c} = s.{c}" for c in [*pk, "_tenant_id"])
-        newest = (
-            f"SELECT * FROM batch_rows b WHERE NOT EXISTS (SELECT 1 FROM {verdicts} v "
-            "WHERE v._tenant_id = b._tenant_id AND v._interval_start = b._interval_start "
-            "AND v._record_num = b._record_num) "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(pk)} ORDER BY {cursor} DESC, _record_num DESC) = 1"
-        )
-        updates = ", ".join(f"{c} = s.{c}" for c in [*columns, *meta])
-        inserts = ", ".join([*columns, *meta, "_published_run_id"])
-        values = ", ".join([f"s.{c}" for c in [*columns, *meta]] + ["?"])
-        inserted, updated = con.execute(
-            f"SELECT count(*) FILTER (WHERE t._tenant_id IS NULL), "
-            f"count(*) FILTER (WHERE t._tenant_id IS NOT NULL AND s.{cursor} > t.{cursor}) "
-            f"FROM ({newest}) s LEFT JOIN {curated} t ON {on}"
-        ).fetchall()[0]
-        changed = con.execute(
-            f"MERGE INTO {curated} t USING ({newest}) s ON {on} "
-            f"WHEN MATCHED AND s.{cursor} > t.{cursor} THEN UPDATE SET {updates}, _published_run_id = ? "
-            f"WHEN NOT MATCHED THEN INSERT ({inserts}) VALUES ({values})",
-            [batch.run_id, batch.run_id],
-        ).fetchall()[0][0]
-        result = publish_result(batch, validation, inserted, updated, changed)
-        wh.record_result(con, batch, "publish", result)
-    log.info("publish %s: %s", batch.describe(), result)
-    return result

@@ -37,7 +37,7 @@ def make_services(source) -> Any:
     from salestalk.config.models import RestApiExtract
     from salestalk.pipeline import Services
     from salestalk.settings import get_settings
-    from salestalk.warehouse.backends import open_warehouse
+    from salestalk.warehouse import open_warehouse
 
     settings = get_settings()
     services = Services(
@@ -93,7 +93,7 @@ def report(source_name: str, context: Any) -> dict[str, Any]:
 
     from salestalk.accounting import batch_summaries, format_table
     from salestalk.alerting.dq import check_and_alert
-    from salestalk.warehouse.backends import open_warehouse
+    from salestalk.warehouse import open_warehouse
 
     source = _source(source_name)
     warehouse = open_warehouse()

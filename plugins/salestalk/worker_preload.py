@@ -8,8 +8,10 @@ Set GX_ANALYTICS_ENABLED=false in the environment. Enable with ``AIRFLOW__CELERY
 from __future__ import annotations
 
 import boto3  # noqa: F401
-import duckdb  # noqa: F401
 import pandas  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 
 import great_expectations  # noqa: F401
+from salestalk.warehouse import preload_backend
+
+preload_backend()

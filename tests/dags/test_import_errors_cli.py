@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from dev.localairflow import airflow_env
 from salestalk import REPO_ROOT
 from salestalk.config.loader import SOURCES_DIR
-from salestalk.localairflow import airflow_env
 
 AIRFLOW = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
 

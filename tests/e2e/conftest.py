@@ -16,7 +16,7 @@ DAYS = ("2026-11-01", "2026-11-02")
 
 @pytest.fixture(scope="session")
 def stack():
-    from salestalk.embedded import apply_env, start_embedded
+    from dev.embedded import apply_env, start_embedded
 
     running = start_embedded()
     apply_env(running.connection_env())
@@ -44,8 +44,8 @@ def fast_retry_sources(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def dags(stack, fast_retry_sources):
-    from salestalk.demo import load_dags
-    from salestalk.localairflow import ensure_metadata_db
+    from dev.demo import load_dags
+    from dev.localairflow import ensure_metadata_db
 
     ensure_metadata_db()
     return load_dags()
@@ -63,7 +63,7 @@ class Harness:
         return self.stack.api_server.api
 
     def run(self, source: str, day: str = DAYS[0]):
-        from salestalk.demo import run_source_day
+        from dev.demo import run_source_day
 
         return run_source_day(self.dags[f"source_{source}"], self.stack, day)
 
@@ -102,7 +102,7 @@ class Harness:
     def summaries(self, source: str, day: str = DAYS[0]) -> dict[str, dict]:
         from salestalk.accounting import batch_summaries
         from salestalk.config.loader import load_sources
-        from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+        from salestalk.warehouse.duckdb import DuckDBWarehouse
 
         config = load_sources().configs[source]
         rows = batch_summaries(DuckDBWarehouse(self.duckdb_path), config, f"{day}T00:00:00Z")
@@ -111,8 +111,8 @@ class Harness:
 
 @pytest.fixture
 def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
+    from dev.embedded import ensure_bucket, seed_inbound_files
     from salestalk.config.loader import load_sources
-    from salestalk.embedded import ensure_bucket, seed_inbound_files
 
     bucket = f"e2e-{uuid.uuid4().hex[:12]}"
     duckdb_path = tmp_path / "warehouse.duckdb"

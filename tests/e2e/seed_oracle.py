@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from salestalk.fakeapi import seed
+from dev.fakeapi import seed
 
 TENANTS = ("acme", "globex", "initech")
 SOURCES = {"deals": "deal_id", "calls": "call_id", "product_usage": "event_id"}

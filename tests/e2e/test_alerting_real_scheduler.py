@@ -59,10 +59,10 @@ def write_sources(folder, today: dt.date) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from salestalk.airflow_stack import AirflowStack, free_port, stack_env
-    from salestalk.embedded import ensure_bucket, start_embedded
-    from salestalk.fakeapi.app import FakeSourceApi
-    from salestalk.fakeapi.server import serve
+    from dev.airflow_stack import AirflowStack, free_port, stack_env
+    from dev.embedded import ensure_bucket, start_embedded
+    from dev.fakeapi.app import FakeSourceApi
+    from dev.fakeapi.server import serve
 
     root = tmp_path_factory.mktemp("alerting-real-scheduler")
     today = dt.datetime.now(dt.UTC).date()

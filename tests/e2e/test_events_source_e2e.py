@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salestalk.fakeapi.events_seed import BROKEN_KINDS, FIRST_DAY, expected_counts, good_events
+from dev.fakeapi.events_seed import BROKEN_KINDS, FIRST_DAY, expected_counts, good_events
 from tests.e2e.conftest import DAYS
 from tests.e2e.seed_oracle import TENANTS
 
@@ -15,8 +15,8 @@ SOURCE = "classifications"
 
 @pytest.fixture
 def events_harness(harness):
+    from dev.embedded import seed_inbound_files
     from salestalk.config.loader import load_sources
-    from salestalk.embedded import seed_inbound_files
 
     seed_inbound_files(harness.stack.s3_client(), harness.bucket, load_sources().configs[SOURCE], list(DAYS))
     return harness

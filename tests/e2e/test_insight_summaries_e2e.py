@@ -19,7 +19,7 @@ from salestalk.storage.tenant_dynamodb import (
     sdk_attempts_per_call,
     table_definition,
 )
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.e2e.seed_oracle import TENANTS
 
 pytestmark = pytest.mark.e2e

@@ -48,9 +48,9 @@ def test_runbooks_have_commands() -> None:
 
 @pytest.fixture(scope="module")
 def demo_state(stack, dags, tmp_path_factory):
+    from dev.demo import run_source_day
+    from dev.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.config.loader import load_sources
-    from salestalk.demo import run_source_day
-    from salestalk.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.settings import get_settings
     from salestalk.storage.dead_letter import DeadLetterStore
     from salestalk.storage.tenant_dynamodb import TenantDynamoWriter, WriteMode

@@ -163,8 +163,8 @@ def test_every_source_gives_the_same_counts_and_curated_rows_on_duckdb_and_snowf
     harness, snowflake_env
 ) -> None:
     from salestalk.config.loader import load_sources
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
-    from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+    from salestalk.warehouse.duckdb import DuckDBWarehouse
+    from salestalk.warehouse.snowflake import SnowflakeWarehouse
 
     configs = load_sources().configs
     for day in DAYS:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from salestalk.fakeapi import seed
+from dev.fakeapi import seed
 from tests.e2e.seed_oracle import SOURCES, TENANTS, day_start, newest_versions, oracle
 
 pytestmark = pytest.mark.e2e

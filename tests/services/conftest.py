@@ -2,7 +2,7 @@
 
 Postgres (a fresh ``salestalk_ci_<random>`` metadata database), the CeleryExecutor with Redis as broker,
 two Celery workers, the scheduler, dag-processor, triggerer and api-server, each a local process
-(salestalk.airflow_stack); moto and the fake source API in this process (salestalk.embedded). Everything
+(dev.airflow_stack); moto and the fake source API in this process (dev.embedded). Everything
 started here is stopped at the end, and the database is dropped. Without Postgres or Redis the tests
 skip, which under CI=true is a failure (tests/conftest.py).
 """
@@ -123,8 +123,8 @@ def distributed(tmp_path_factory):
     if missing:
         pytest.skip(f"the distributed Airflow test needs PostgreSQL and Redis: {missing}")
 
-    from salestalk.airflow_stack import AirflowStack, free_port, prepare_embedded, stack_env
-    from salestalk.embedded import start_embedded
+    from dev.airflow_stack import AirflowStack, free_port, prepare_embedded, stack_env
+    from dev.embedded import start_embedded
 
     workdir = tmp_path_factory.mktemp("distributed")
     tag = secrets.token_hex(4)
@@ -238,7 +238,7 @@ def run_together(distributed, dag_ids, day: str, tag: str) -> dict[str, str]:
     """Trigger ``dag_ids`` for the interval that starts on ``day`` at once; wait for all; return the states."""
     stack = distributed.stack
     end = interval_end(day)
-    distributed.embedded.api_server.api.set_clock(end + dt.timedelta(minutes=5))  # as salestalk.demo
+    distributed.embedded.api_server.api.set_clock(end + dt.timedelta(minutes=5))  # as dev.demo
     runs = {d: stack.trigger(d, logical_date=iso(end), run_id=f"{tag}__{day}") for d in dag_ids}
     return {d: stack.wait_for_run(d, run_id, timeout=RUN_TIMEOUT) for d, run_id in runs.items()}
 

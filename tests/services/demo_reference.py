@@ -1,5 +1,5 @@
 """The ``make demo`` path as a reference: every demo source and the insight summaries, for the given days, each
-run with ``dag.test()`` exactly as ``salestalk.demo`` does, on its own moto, fake API and SQLite metadata DB.
+run with ``dag.test()`` exactly as ``dev.demo`` does, on its own moto, fake API and SQLite metadata DB.
 
 ``python -m tests.services.demo_reference OUT.json WORKDIR [DAY ...]`` writes the snapshot
 (tests/services/outputs.py); the days default to the demo's two.
@@ -16,7 +16,7 @@ from pathlib import Path
 def main(out: Path, workdir: Path, days: tuple[str, ...] = ()) -> int:
     import os
 
-    from salestalk.localairflow import configure
+    from dev.localairflow import configure
 
     configure(workdir / "airflow")
     os.environ.update(
@@ -26,8 +26,8 @@ def main(out: Path, workdir: Path, days: tuple[str, ...] = ()) -> int:
             "SALESTALK_DYNAMODB_TABLE": "salestalk-app-reference",
         }
     )
-    from salestalk.demo import DEMO_DAYS, INSIGHTS_DAG_ID, load_dags, prepare, run_source_day
-    from salestalk.embedded import start_embedded
+    from dev.demo import DEMO_DAYS, INSIGHTS_DAG_ID, load_dags, prepare, run_source_day
+    from dev.embedded import start_embedded
     from salestalk.settings import get_settings
     from tests.services.outputs import snapshot
 

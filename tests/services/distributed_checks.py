@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from salestalk.demo import EXTRACTION_DELAY
+from dev.demo import EXTRACTION_DELAY
 from tests.services.conftest import DAYS, RUN_TIMEOUT, interval_end, save_figures
 from tests.services.outputs import source_only
 

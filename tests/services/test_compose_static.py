@@ -151,8 +151,8 @@ def test_moto_bootstrap_creates_key_bucket_table_and_inbound_files_idempotently(
     """What compose's moto-bootstrap service runs, against a moto server on loopback."""
     from moto.server import ThreadedMotoServer
 
-    from salestalk.airflow_stack import bootstrap
-    from salestalk.embedded import aws_client
+    from dev.airflow_stack import bootstrap
+    from dev.embedded import aws_client
 
     monkeypatch.setenv("SALESTALK_BUCKET", "compose-bootstrap")
     monkeypatch.setenv("SALESTALK_DYNAMODB_TABLE", "compose-app")

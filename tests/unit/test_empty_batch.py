@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from dev.embedded import ensure_bucket
 from salestalk import pipeline
 from salestalk.batch import Batch
 from salestalk.config.loader import load_sources
-from salestalk.embedded import ensure_bucket
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.support.moto import kms_key
 
 

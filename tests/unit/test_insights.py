@@ -22,7 +22,7 @@ from salestalk.insights import (
     validate_summary,
 )
 from salestalk.tenancy import InvalidTenantId
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse import tables
 
 DAY = dt.date(2026, 11, 1)
 INTERVAL_END = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
@@ -56,34 +56,60 @@ def sources():
     return load_sources().configs
 
 
-def make_warehouse(path, sources, *, with_tables=("deals", "calls")) -> DuckDBWarehouse:
-    warehouse = DuckDBWarehouse(path)
-    with warehouse.connect() as con:
+def make_warehouse(warehouse, sources, *, with_tables=("deals", "calls")):
+    """The curated tables of ``with_tables`` with the rows above, on either backend."""
+    with warehouse.connect() as s:
+        ts = s.dialect.column_type("timestamp")
         for name in with_tables:
-            warehouse.ensure_tables(con, sources[name])
+            tables.ensure_tables(s, sources[name])
         if "deals" in with_tables:
             for deal_id, stage, amount, currency, updated_at, tenant in DEALS:
-                con.execute(
-                    "INSERT INTO curated.deals VALUES (?, 'Acme Corp', ?, ?, ?, 'rep@example.com', "
-                    "'2026-12-01', ?::TIMESTAMPTZ, ?, ?::TIMESTAMPTZ, '2026-11-01T00:00:00Z', 'run-1')",
+                s.execute(
+                    f"INSERT INTO {s.dialect.table('curated', 'deals')} VALUES (?, 'Acme Corp', ?, ?, ?, "
+                    f"'rep@example.com', CAST('2026-12-01' AS DATE), CAST(? AS {ts}), ?, CAST(? AS {ts}), "
+                    f"CAST('2026-11-01T00:00:00Z' AS {ts}), 'run-1')",
                     [deal_id, stage, amount, currency, updated_at, tenant, LOADED],
                 )
         if "calls" in with_tables:
             for call_id, deal_id, seconds, sentiment, call_date, tenant in CALLS:
-                con.execute(
-                    "INSERT INTO curated.calls VALUES (?, ?, 'rep@example.com', ?, ?, ?::DATE, "
-                    "'2026-11-01T12:00:00Z', ?, ?::TIMESTAMPTZ, '2026-11-01T00:00:00Z', 'run-1')",
+                s.execute(
+                    f"INSERT INTO {s.dialect.table('curated', 'calls')} VALUES (?, ?, 'rep@example.com', ?, ?, "
+                    f"CAST(? AS DATE), CAST('2026-11-01T12:00:00Z' AS {ts}), ?, CAST(? AS {ts}), "
+                    f"CAST('2026-11-01T00:00:00Z' AS {ts}), 'run-1')",
                     [call_id, deal_id, seconds, sentiment, call_date, tenant, LOADED],
                 )
     return warehouse
 
 
 @pytest.fixture
-def warehouse(tmp_path, sources) -> DuckDBWarehouse:
-    return make_warehouse(tmp_path / "warehouse.duckdb", sources)
+def warehouse(empty_warehouse, sources):
+    """Both backends (tests/support/warehouses.py), with the curated rows above."""
+    return make_warehouse(empty_warehouse, sources)
 
 
-def compute(warehouse: DuckDBWarehouse, tenant: str, **kwargs) -> dict:
+def insert(warehouse, table: str, values: str, params: list) -> None:
+    """``INSERT INTO table VALUES (values)``; ``{ts}`` in ``values`` is the backend's timestamp type."""
+    with warehouse.connect() as s:
+        schema, name = table.split(".")
+        ts = s.dialect.column_type("timestamp")
+        s.execute(f"INSERT INTO {s.dialect.table(schema, name)} VALUES {values.format(ts=ts)}", params)
+
+
+def late_call(call_id: str, tenant: str) -> list:
+    return [call_id, "D-1", 100, 0.0, "2026-11-01", tenant]
+
+
+CALL_VALUES = (
+    "(?, ?, 'rep@example.com', ?, ?, CAST(? AS DATE), CAST('2026-11-01T23:00:00Z' AS {ts}), ?, "
+    "CAST(? AS {ts}), CAST('2026-11-02T00:00:00Z' AS {ts}), 'run-2')"
+)
+RESULT_VALUES = (
+    "(?, ?, CAST('2026-11-01T00:00:00Z' AS {ts}), CAST('2026-11-02T00:00:00Z' AS {ts}), 'run-3', ?, '{{}}', "
+    "CAST(? AS {ts}))"
+)
+
+
+def compute(warehouse, tenant: str, **kwargs) -> dict:
     with warehouse.connect() as con:
         return compute_insight_summary(con, tenant, DAY, DAY, kwargs.get("computed_at", INTERVAL_END))
 
@@ -158,19 +184,22 @@ def test_a_summary_that_breaks_the_contract_is_refused() -> None:
         validate_summary({**summary, "summaryId": "daily:2026-11-01"}, "globex")
 
 
-def test_recomputing_unchanged_data_gives_an_identical_item(warehouse, tmp_path, sources) -> None:
+def test_recomputing_unchanged_data_gives_an_identical_item(warehouse, sources) -> None:
     first = compute(warehouse, "acme")
     again = compute(warehouse, "acme")
-    rebuilt = compute(make_warehouse(tmp_path / "second.duckdb", sources), "acme")
+    with warehouse.connect() as s:
+        for name in ("deals", "calls"):
+            s.execute(f"DELETE FROM {s.dialect.table('curated', name)}")
+    rebuilt = compute(make_warehouse(warehouse, sources), "acme")
     assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
     assert json.dumps(first, sort_keys=True) == json.dumps(rebuilt, sort_keys=True)
     # computedAt is the later of the interval end and the inputs' last change, never the wall clock.
     assert first["computedAt"] == "2026-11-02T00:05:00Z"
 
 
-def test_computed_at_is_the_interval_end_when_the_inputs_are_older(tmp_path, sources) -> None:
+def test_computed_at_is_the_interval_end_when_the_inputs_are_older(warehouse) -> None:
     summary = compute(
-        make_warehouse(tmp_path / "w.duckdb", sources),
+        warehouse,
         "acme",
         computed_at=dt.datetime(2026, 11, 3, tzinfo=dt.UTC),
     )
@@ -179,11 +208,7 @@ def test_computed_at_is_the_interval_end_when_the_inputs_are_older(tmp_path, sou
 
 def test_late_data_makes_a_newer_version(warehouse) -> None:
     before = compute(warehouse, "acme")
-    with warehouse.connect() as con:
-        con.execute(
-            "INSERT INTO curated.calls VALUES ('C-LATE', 'D-1', 'rep@example.com', 100, 0.0, '2026-11-01', "
-            "'2026-11-01T23:00:00Z', 'acme', '2026-11-02T06:00:00Z', '2026-11-02T00:00:00Z', 'run-2')"
-        )
+    insert(warehouse, "curated.calls", CALL_VALUES, [*late_call("C-LATE", "acme"), "2026-11-02T06:00:00Z"])
     after = compute(warehouse, "acme")
     assert after["metrics"]["calls"] == before["metrics"]["calls"] + 1
     assert after["computedAt"] == "2026-11-02T06:00:00Z" > before["computedAt"]
@@ -191,26 +216,31 @@ def test_late_data_makes_a_newer_version(warehouse) -> None:
 
 
 def test_a_publish_in_the_audit_table_moves_the_version(warehouse) -> None:
-    with warehouse.connect() as con:
-        con.execute(
-            "INSERT INTO audit.batch_results VALUES ('deals', 'acme', '2026-11-01T00:00:00Z', "
-            "'2026-11-02T00:00:00Z', 'run-3', 'publish', '{}', '2026-11-02T07:30:00.75Z')"
-        )
-        con.execute(  # another tenant's and another step's records do not count
-            "INSERT INTO audit.batch_results VALUES ('deals', 'globex', '2026-11-01T00:00:00Z', "
-            "'2026-11-02T00:00:00Z', 'run-3', 'publish', '{}', '2026-11-05T00:00:00Z'), "
-            "('deals', 'acme', '2026-11-01T00:00:00Z', '2026-11-02T00:00:00Z', 'run-3', 'validate', '{}', "
-            "'2026-11-05T00:00:00Z')"
-        )
+    insert(
+        warehouse,
+        "audit.batch_results",
+        RESULT_VALUES,
+        ["deals", "acme", "publish", "2026-11-02T07:30:00.75Z"],
+    )
+    # another tenant's and another step's records do not count
+    insert(
+        warehouse,
+        "audit.batch_results",
+        RESULT_VALUES,
+        ["deals", "globex", "publish", "2026-11-05T00:00:00Z"],
+    )
+    insert(
+        warehouse, "audit.batch_results", RESULT_VALUES, ["deals", "acme", "validate", "2026-11-05T00:00:00Z"]
+    )
     assert compute(warehouse, "acme")["computedAt"] == "2026-11-02T07:30:00Z"
 
 
 @pytest.mark.parametrize(
-    "tables",
+    "with_tables",
     [pytest.param((), id="no-curated-tables"), pytest.param(("deals",), id="calls-never-ran")],
 )
-def test_missing_tables_give_zeros(tmp_path, sources, tables) -> None:
-    warehouse = make_warehouse(tmp_path / "w.duckdb", sources, with_tables=tables)
+def test_missing_tables_give_zeros(empty_warehouse, sources, with_tables) -> None:
+    warehouse = make_warehouse(empty_warehouse, sources, with_tables=with_tables)
     summary = compute(warehouse, "initech")
     assert summary["metrics"] == {
         "avg_call_duration_seconds": 0,
@@ -226,16 +256,14 @@ def test_missing_tables_give_zeros(tmp_path, sources, tables) -> None:
     assert parse_tenant_event(json.dumps(summary), "insight-summary", "initech").accepted
 
 
-def test_a_missing_table_does_not_hide_the_other(tmp_path, sources) -> None:
-    warehouse = make_warehouse(tmp_path / "w.duckdb", sources, with_tables=("calls",))
+def test_a_missing_table_does_not_hide_the_other(empty_warehouse, sources) -> None:
+    warehouse = make_warehouse(empty_warehouse, sources, with_tables=("calls",))
     metrics = compute(warehouse, "acme")["metrics"]
     assert metrics["calls"] == 2 and metrics["deals_updated"] == 0
 
 
-def test_an_empty_file_warehouse_gives_zeros(tmp_path) -> None:
-    summaries = summaries_for_tenants(
-        DuckDBWarehouse(tmp_path / "never-written.duckdb"), ["acme", "globex"], DAY, DAY, INTERVAL_END
-    )
+def test_an_empty_warehouse_gives_zeros(empty_warehouse) -> None:
+    summaries = summaries_for_tenants(empty_warehouse, ["acme", "globex"], DAY, DAY, INTERVAL_END)
     assert sorted(summaries) == ["acme", "globex"]
     assert all(len(items) == 1 and items[0]["metrics"]["calls"] == 0 for items in summaries.values())
 
@@ -258,20 +286,14 @@ def test_a_tenant_id_that_looks_like_injection_is_rejected_before_any_sql(wareho
         compute_insight_summary(NoSql(), tenant, DAY, DAY, INTERVAL_END)
     with pytest.raises(InvalidTenantId):
         summaries_for_tenants(warehouse, ["acme", tenant], DAY, DAY, INTERVAL_END)
-    with warehouse.connect() as con:
-        assert con.execute("SELECT count(*) FROM curated.deals").fetchone()[0] == len(DEALS)
+    with warehouse.connect() as s:
+        assert s.fetchall(f"SELECT COUNT(*) FROM {s.dialect.table('curated', 'deals')}")[0][0] == len(DEALS)
 
 
 def test_the_sql_binds_every_value() -> None:
     sql = SQL_PATH.read_text()
     code = "\n".join(line.split("--")[0] for line in sql.splitlines())
-    assert set(re.findall(r"\$([a-z_]+)", code)) == {
-        "tenant",
-        "period_start",
-        "period_end",
-        "first_day",
-        "last_day",
-    }
+    assert code.count("?") == 5 and "$" not in code, "five positional binds, in the params CTE only"
     assert "{" not in code and "%s" not in code  # nothing is formatted into it
     # The only literals are fixed stage names, metric labels and types: no tenant, date or number.
     literals = set(re.findall(r"'([^']*)'", code))
@@ -280,12 +302,7 @@ def test_the_sql_binds_every_value() -> None:
 
 def test_the_tenant_is_a_bound_parameter_not_text(warehouse) -> None:
     """A tenant id is compared as a value: 'acme' never matches rows of 'acme-eu' or a LIKE pattern."""
-    with warehouse.connect() as con:
-        con.execute(
-            "INSERT INTO curated.calls VALUES ('C-X', 'D-1', 'rep@example.com', 50, 0.1, '2026-11-01', "
-            "'2026-11-01T12:00:00Z', 'acme-eu', ?::TIMESTAMPTZ, '2026-11-01T00:00:00Z', 'run-1')",
-            [LOADED],
-        )
+    insert(warehouse, "curated.calls", CALL_VALUES, [*late_call("C-X", "acme-eu"), LOADED])
     assert compute(warehouse, "acme")["metrics"]["calls"] == 2
     assert compute(warehouse, "acme-eu")["metrics"]["calls"] == 1
 

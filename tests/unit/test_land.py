@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from dev.embedded import ensure_bucket
 from salestalk.batch import Batch
-from salestalk.embedded import ensure_bucket
 from salestalk.land import as_text, iter_raw_parts, land_records, raw_table, read_manifest
 from salestalk.storage.tenant_s3 import ObjectConflict, TenantS3
 from tests.support.moto import kms_key

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from salestalk.embedded import ensure_bucket
+from dev.embedded import ensure_bucket
 from salestalk.pipeline import Services, advance_cursor, read_cursor
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.support.moto import kms_key
 
 

@@ -58,11 +58,9 @@ def _batch_counts(source, interval_start: Any, tenants: list[str] | None = None)
         return {}
     try:
         from salestalk.accounting import batch_summaries
-        from salestalk.settings import get_settings
-        from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+        from salestalk.warehouse import open_warehouse
 
-        warehouse = DuckDBWarehouse(get_settings().duckdb_path, lock_timeout_seconds=20)
-        summaries = batch_summaries(warehouse, source, interval_start)
+        summaries = batch_summaries(open_warehouse(), source, interval_start)
     except Exception:
         log.warning("could not read batch counts for %s", source.name, exc_info=True)
         return {}

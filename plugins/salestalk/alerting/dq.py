@@ -15,44 +15,33 @@ and run, naming every breaching tenant with its counts.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
+from salestalk.names import LOAD, PUBLISH, VALIDATE
 
 if TYPE_CHECKING:
     import datetime as dt
 
     from salestalk.alerting.payload import Alert
     from salestalk.config.models import SourceConfig
+    from salestalk.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 
 
-def batch_results(warehouse, source: SourceConfig, interval_start: dt.datetime | str) -> dict[str, dict]:
+def batch_results(
+    warehouse: Warehouse, source: SourceConfig, interval_start: dt.datetime | str
+) -> dict[str, dict]:
     """``{tenant: {step: result}}`` recorded in ``audit.batch_results`` for one interval."""
-    stamp = format_utc(parse_utc(interval_start))
-    with warehouse.connect() as con:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-            "AND table_name = 'batch_results'"
-        ).fetchall()[0][0]
-        if not exists:
-            return {}
-        rows = con.execute(
-            "SELECT tenant, step, result FROM audit.batch_results WHERE source = ? "
-            "AND interval_start = ?::TIMESTAMPTZ",
-            [source.name, stamp],
-        ).fetchall()
-    results: dict[str, dict] = {}
-    for tenant, step, result in rows:
-        results.setdefault(tenant, {})[step] = json.loads(result)
-    return results
+    from salestalk.warehouse.tables import batch_results as recorded
+
+    return recorded(warehouse, source.name, interval_start)
 
 
 def completeness(steps: dict[str, dict]) -> float | None:
-    load, validation, publish = steps.get("load", {}), steps.get("validate", {}), steps.get("publish", {})
+    load, validation, publish = steps.get(LOAD, {}), steps.get(VALIDATE, {}), steps.get(PUBLISH, {})
     extracted = load.get("landed")
     if not extracted or publish.get("published") is None:
         return None
@@ -79,7 +68,7 @@ def quality_alerts(
     error_breaches: dict[str, dict[str, Any]] = {}
     completeness_breaches: dict[str, dict[str, Any]] = {}
     for tenant, steps in sorted(results.items()):
-        publish, validation = steps.get("publish"), steps.get("validate")
+        publish, validation = steps.get(PUBLISH), steps.get(VALIDATE)
         if not publish or publish.get("held_back") or not validation:
             continue
         if validation["error_rate"] > policy.max_error_rate:
@@ -96,7 +85,7 @@ def quality_alerts(
             error_breaches[tenant]["completeness"] = None if share is None else round(share, 6)
         elif share is not None and share < policy.min_completeness:
             completeness_breaches[tenant] = {
-                "extracted": steps["load"]["landed"],
+                "extracted": steps[LOAD]["landed"],
                 "published": publish.get("published"),
                 "stale_skipped": publish.get("stale_skipped"),
                 "duplicates_dropped": validation.get("duplicates_dropped"),
@@ -147,7 +136,7 @@ def quality_alerts(
     return alerts
 
 
-def check_and_alert(source: SourceConfig, warehouse, context: Any) -> list[dict[str, Any]]:
+def check_and_alert(source: SourceConfig, warehouse: Warehouse, context: Any) -> list[dict[str, Any]]:
     """Called by the report task: raise the run's DQ alerts; never raises itself."""
     try:
         from salestalk.alerting.routes import deliver

@@ -110,3 +110,19 @@ def json_type(value: object) -> str:
     if isinstance(value, dict):
         return "object"
     return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What happens to an event with a field or enum value its schema does not know."""
+
+    unknown_fields: Literal["reject", "keep"]
+    unknown_enum: Literal["quarantine", "keep"]
+
+    @property
+    def unknown_field_disposition(self) -> Disposition:
+        return QUARANTINE if self.unknown_fields == "reject" else "keep"
+
+    @property
+    def unknown_enum_disposition(self) -> Disposition:
+        return QUARANTINE if self.unknown_enum == "quarantine" else "keep"

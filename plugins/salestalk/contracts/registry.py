@@ -6,14 +6,13 @@ import functools
 import json
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from salestalk import REPO_ROOT
-from salestalk.contracts.model import QUARANTINE, Disposition, UnknownContract, Violation
+from salestalk.contracts.model import Policy, UnknownContract, Violation
 from salestalk.contracts.strict_json import decode_strict
 
 if TYPE_CHECKING:
@@ -30,22 +29,6 @@ POLICY_VALUES = {"unknown_fields": ("reject", "keep"), "unknown_enum": ("quarant
 
 class ContractError(ValueError):
     """A contract folder, schema file or policy entry that is broken."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What happens to an event with a field or enum value its schema does not know."""
-
-    unknown_fields: Literal["reject", "keep"]
-    unknown_enum: Literal["quarantine", "keep"]
-
-    @property
-    def unknown_field_disposition(self) -> Disposition:
-        return QUARANTINE if self.unknown_fields == "reject" else "keep"
-
-    @property
-    def unknown_enum_disposition(self) -> Disposition:
-        return QUARANTINE if self.unknown_enum == "quarantine" else "keep"
 
 
 class ContractRegistry:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from jsonschema.protocols import Validator
 
-    from salestalk.contracts.registry import Policy
+    from salestalk.contracts.model import Policy
 
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")

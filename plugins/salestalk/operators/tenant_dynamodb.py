@@ -192,7 +192,7 @@ class InsightSummaryOperator(BaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from salestalk.insights import period_of_interval, summaries_for_tenants
         from salestalk.tenancy import validate_tenant_id
-        from salestalk.warehouse.backends import open_warehouse
+        from salestalk.warehouse import open_warehouse
 
         tenant = validate_tenant_id(self.tenant)
         warehouse = open_warehouse()

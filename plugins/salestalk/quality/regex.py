@@ -202,3 +202,100 @@ def _complement(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     if nxt <= _MAX_CODEPOINT:
         out.append((nxt, _MAX_CODEPOINT))
     return out
+
+
+# Snowflake's REGEXP_LIKE is a POSIX ERE full match (fakesnow's, RE2). Only a subset whose meaning is the
+# same in Python re, POSIX ERE and RE2 is accepted: literals, classes of literals and ranges, greedy
+# repeats, alternation, groups, and ^/$ at the ends only; anything else raises naming the pattern.
+_SAFE_LITERAL = re.compile(r"[A-Za-z0-9 _@%+\-.,:;/#=!'\"<>&~`]")
+_ERE_SPECIAL = set(".[]()*+?{}|^$\\")
+
+
+def snowflake_search_pattern(pattern: str) -> str:
+    """A full-match pattern for ``REGEXP_LIKE(..., 's')`` equal to Python's ``re.search(pattern)``.
+
+    Unanchored ends get ``.*`` (the ``s`` flag lets it cross newlines); a trailing ``$`` becomes
+    ``\\n?`` because Python's ``$`` also matches before a final newline.
+    """
+    try:
+        parsed = sre_p.parse(pattern)
+    except re.error as exc:
+        raise UnsupportedRegexError(f"invalid regex {pattern!r}: {exc}") from exc
+    if parsed.state.flags & ~sre_c.SRE_FLAG_UNICODE:
+        raise UnsupportedRegexError(f"inline flags are not supported: {pattern!r}")
+    items = list(parsed)
+    starts = bool(items) and items[0] == (sre_c.AT, sre_c.AT_BEGINNING)
+    ends = bool(items) and items[-1] == (sre_c.AT, sre_c.AT_END)
+    body = items[1 if starts else 0 : len(items) - 1 if ends else len(items)]
+    emitted = _seq(body, pattern)
+    return f"{'' if starts else '.*'}({emitted}){chr(92) + 'n?' if ends else '.*'}"
+
+
+def _unsupported(what: str, pattern: str) -> UnsupportedRegexError:
+    return UnsupportedRegexError(
+        f"{what} is not evaluated identically by Python re, RE2 and Snowflake: {pattern!r}"
+    )
+
+
+def _literal(code: int, pattern: str, in_class: bool = False) -> str:
+    char = chr(code)
+    if in_class:
+        if char in "]\\^[":
+            raise _unsupported(f"{char!r} inside a character class", pattern)
+        return char
+    if char in _ERE_SPECIAL:
+        return "\\" + char
+    if not _SAFE_LITERAL.fullmatch(char):
+        raise _unsupported(f"the character {char!r}", pattern)
+    return char
+
+
+def _seq(items: list[tuple[Any, Any]], pattern: str) -> str:
+    return "".join(_item(op, av, pattern) for op, av in items)
+
+
+def _item(op: Any, av: Any, pattern: str) -> str:
+    if op is sre_c.LITERAL:
+        return _literal(av, pattern)
+    if op is sre_c.IN:
+        members = list(av)
+        negate = members and members[0][0] is sre_c.NEGATE
+        out = []
+        for kind, value in members[1 if negate else 0 :]:
+            if kind is sre_c.LITERAL:
+                char = _literal(value, pattern, in_class=True)
+                out.append("\\-" if char == "-" else char)
+            elif kind is sre_c.RANGE:
+                low, high = value
+                if not (
+                    chr(low).isascii() and chr(low).isalnum() and chr(high).isascii() and chr(high).isalnum()
+                ):
+                    raise _unsupported("a non-alphanumeric range", pattern)
+                out.append(f"{chr(low)}-{chr(high)}")
+            else:
+                raise _unsupported(f"{kind} inside a character class", pattern)
+        # POSIX brackets have no escapes: a literal '-' must come last.
+        dash = "\\-" in out
+        out = [o for o in out if o != "\\-"] + (["-"] if dash else [])
+        return f"[{'^' if negate else ''}{''.join(out)}]"
+    if op is sre_c.MAX_REPEAT:
+        low, high, sub = av
+        inner = _seq(list(sub), pattern)
+        if len(list(sub)) != 1 or list(sub)[0][0] is sre_c.SUBPATTERN:
+            inner = inner if inner.startswith("(") and inner.endswith(")") else f"({inner})"
+        if high is sre_c.MAXREPEAT:
+            suffix = "*" if low == 0 else "+" if low == 1 else f"{{{low},}}"
+        elif low == 0 and high == 1:
+            suffix = "?"
+        else:
+            suffix = f"{{{low}}}" if low == high else f"{{{low},{high}}}"
+        return inner + suffix
+    if op is sre_c.SUBPATTERN:
+        group, add_flags, del_flags, sub = av
+        if add_flags or del_flags:
+            raise _unsupported("a scoped flag", pattern)
+        return f"({_seq(list(sub), pattern)})"
+    if op is sre_c.BRANCH:
+        _, branches = av
+        return "(" + "|".join(_seq(list(b), pattern) for b in branches) + ")"
+    raise _unsupported(str(op), pattern)

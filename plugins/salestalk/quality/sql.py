@@ -1,4 +1,4 @@
-"""Compile a suite's row-level expectations to DuckDB SQL and evaluate table-level ones in SQL.
+"""Compile a suite's row-level expectations to SQL in any warehouse dialect; evaluate table-level ones.
 
 Row verdicts follow GX's pandas semantics, so they equal the rows GX lists in
 ``unexpected_index_list`` (checked by the differential test): null values (and NaN in float
@@ -6,8 +6,11 @@ columns) pass every rule except the null rules, ``mostly`` is ignored (a violati
 failing row), regexes are unanchored searches with Python ``re`` meaning (see
 :mod:`salestalk.quality.regex`).
 
-Every identifier is checked against ``^[A-Za-z_][A-Za-z0-9_]*$`` and double-quoted; every value
-taken from a suite is a bound parameter, never spliced into the SQL text.
+One compiler serves every warehouse: the differences (identifier case, the NaN test, the regex
+function and pattern translation) come from a :class:`~salestalk.warehouse.dialect.Dialect`. Every
+identifier is checked and quoted; every value taken from a suite is a bound parameter, never spliced
+into the SQL text. :func:`split`, :func:`materialize_verdicts` and :func:`table_checks` evaluate a
+suite on a DuckDB-dialect connection (``execute(sql, params)``); the pipeline uses the compiler.
 """
 
 from __future__ import annotations
@@ -16,14 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from salestalk.quality.regex import UnsupportedRegexError, python_regex_to_re2
 from salestalk.quality.suite import resolve_suite
+from salestalk.warehouse.dialect import DUCKDB, Dialect
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
-
-    import duckdb
 
     from salestalk.quality.suite import Expectation, Suite
 
@@ -36,10 +37,8 @@ _FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
 
 
 def quote_ident(name: str) -> str:
-    """Double-quote a validated identifier."""
-    if not isinstance(name, str) or not IDENTIFIER.match(name):
-        raise ValueError(f"invalid SQL identifier {name!r}: must match {IDENTIFIER.pattern}")
-    return f'"{name}"'
+    """Double-quote a validated identifier (DuckDB spelling)."""
+    return DUCKDB.ident(name)
 
 
 def quote_relation(relation: str) -> str:
@@ -107,9 +106,13 @@ def applicable_row_rules(suite: SuiteLike, columns: Iterable[str]) -> RowRules:
 
 
 def compile_row_rules(
-    suite: SuiteLike, relation: str, columns: Columns | None = None
+    suite: SuiteLike, relation: str, columns: Columns | None = None, dialect: Dialect = DUCKDB
 ) -> tuple[list[CompiledRule], list[tuple[int, Expectation]]]:
-    """Violation predicate per applicable row rule, plus the rules skipped for missing columns."""
+    """Violation predicate per applicable row rule, plus the rules skipped for missing columns.
+
+    ``relation`` is ``name`` or ``schema.name``, quoted here in ``dialect``.
+    ``columns`` maps names to types (warehouse or config types; float types treat NaN as null).
+    """
     suite = resolve_suite(suite)
     types = _column_types(columns)
     if columns is None:
@@ -117,11 +120,11 @@ def compile_row_rules(
     else:
         rules, skipped = applicable_row_rules(suite, types)
     reasons = suite.reasons
-    rel = quote_relation(relation)
+    rel = ".".join(dialect.ident(part) for part in relation.split("."))
     compiled = []
     for index, exp in rules:
         try:
-            condition, params = _violation(exp, rel, types.get(exp.column or "", ""))
+            condition, params = _violation(exp, rel, types.get(exp.column or "", ""), dialect)
         except (ValueError, TypeError) as exc:
             raise suite.error(index, f"{exp.type}: {exc}") from exc
         compiled.append(CompiledRule(index, reasons[index], condition, tuple(params)))
@@ -156,14 +159,14 @@ def _failure_sql(relation: str, row_id_column: str, rules: list[CompiledRule]) -
     return sql, params + params
 
 
-def describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+def describe(con: Any, relation: str) -> dict[str, str]:
     """Column name -> DuckDB type, in relation order."""
     rows = con.execute(f"DESCRIBE {quote_relation(relation)}").fetchall()
     return {row[0]: row[1] for row in rows}
 
 
 def split(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     relation: str,
     suite: SuiteLike,
     row_id_column: str = "_row_num",
@@ -194,7 +197,7 @@ def split(
 
 
 def materialize_verdicts(
-    con: duckdb.DuckDBPyConnection,
+    con: Any,
     relation: str,
     suite: SuiteLike,
     target_table: str,
@@ -225,17 +228,20 @@ def materialize_verdicts(
     )
 
 
-def table_checks(con: duckdb.DuckDBPyConnection, relation: str, suite: SuiteLike) -> list[TableCheck]:
+def table_checks(con: Any, relation: str, suite: SuiteLike) -> list[TableCheck]:
     """Evaluate table-level expectations in SQL; row rules on missing columns are reported as failed."""
     suite = resolve_suite(suite)
-    columns = list(describe(con, relation))
+    row_count = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchall()[0][0]
+    return evaluate_table_checks(suite, list(describe(con, relation)), row_count)
+
+
+def evaluate_table_checks(suite: Suite, columns: list[str], row_count: int) -> list[TableCheck]:
+    """Table-level expectations against a relation's columns and row count, in suite order; row rules
+    on missing columns are reported as failed."""
     reasons = suite.reasons
-    row_count: int | None = None
     checks = []
     for index, exp in suite.table_level():
-        if exp.type.startswith("expect_table_row_count") and row_count is None:
-            row_count = con.execute(f"SELECT count(*) FROM {quote_relation(relation)}").fetchall()[0][0]
-        checks.append(_table_check(exp, columns, row_count, reasons[index], index))
+        checks.append(table_check(exp, columns, row_count, reasons[index], index))
     for index, exp in applicable_row_rules(suite, columns).skipped:
         checks.append(
             TableCheck(
@@ -252,7 +258,7 @@ def table_checks(con: duckdb.DuckDBPyConnection, relation: str, suite: SuiteLike
     return sorted(checks, key=lambda c: c.index if c.index is not None else -1)
 
 
-def _table_check(
+def table_check(
     exp: Expectation, columns: list[str], row_count: int | None, reason: str, index: int
 ) -> TableCheck:
     kw = exp.kwargs
@@ -315,7 +321,7 @@ def _column_types(columns: Columns | None) -> dict[str, str]:
     return dict.fromkeys(columns, "")
 
 
-def _require_row_id(con: duckdb.DuckDBPyConnection, relation: str, row_id_column: str) -> dict[str, str]:
+def _require_row_id(con: Any, relation: str, row_id_column: str) -> dict[str, str]:
     columns = describe(con, relation)
     if row_id_column not in columns:
         raise ValueError(
@@ -325,9 +331,7 @@ def _require_row_id(con: duckdb.DuckDBPyConnection, relation: str, row_id_column
     return columns
 
 
-def _counts(
-    con: duckdb.DuckDBPyConnection, relation: str, rules: list[CompiledRule]
-) -> tuple[int, int, dict[str, int]]:
+def _counts(con: Any, relation: str, rules: list[CompiledRule]) -> tuple[int, int, dict[str, int]]:
     rel = quote_relation(relation)
     if not rules:
         return con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0], 0, {}
@@ -340,11 +344,12 @@ def _counts(
     return row[0], row[1], {r.reason: n for r, n in zip(rules, row[2:], strict=True)}
 
 
-def _violation(exp: Expectation, rel: str, column_type: str) -> tuple[str, list[Any]]:
+def _violation(exp: Expectation, rel: str, column_type: str, dialect: Dialect) -> tuple[str, list[Any]]:
     """SQL predicate that is TRUE exactly when a row violates ``exp`` (NULL/FALSE otherwise)."""
     kw = exp.kwargs
-    col = quote_ident(kw["column"])
-    is_null = f"({col} IS NULL OR isnan({col}))" if column_type in _FLOAT_TYPES else f"{col} IS NULL"
+    col = dialect.ident(kw["column"])
+    nan = dialect.nan_test.format(value=col)
+    is_null = f"({col} IS NULL OR {nan})" if column_type in _FLOAT_TYPES else f"{col} IS NULL"
     present = f"NOT {is_null}"
     kind = exp.type
     if kind == "expect_column_values_to_not_be_null":
@@ -355,27 +360,24 @@ def _violation(exp: Expectation, rel: str, column_type: str) -> tuple[str, list[
         inside, params = _bounds(col, kw)
         return f"{present} AND NOT ({inside})", params
     if kind == "expect_column_value_lengths_to_be_between":
-        inside, params = _bounds(f"length(CAST({col} AS VARCHAR))", kw)
+        inside, params = _bounds(f"LENGTH(CAST({col} AS VARCHAR))", kw)
         return f"{present} AND NOT ({inside})", params
     if kind == "expect_column_value_lengths_to_equal":
-        return f"{present} AND length(CAST({col} AS VARCHAR)) <> ?", [kw["value"]]
+        return f"{present} AND LENGTH(CAST({col} AS VARCHAR)) <> ?", [kw["value"]]
     if kind in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
         values = [v for v in kw["value_set"] if v is not None]
         want_in = kind == "expect_column_values_to_be_in_set"
         if not values:
-            return (present if want_in else "false"), []
+            return (present if want_in else "FALSE"), []
         placeholders = ", ".join("?" for _ in values)
         op = "NOT IN" if want_in else "IN"
         return f"{present} AND {col} {op} ({placeholders})", values
     if kind in ("expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex"):
-        try:
-            pattern = python_regex_to_re2(kw["regex"])
-        except UnsupportedRegexError as exc:
-            raise ValueError(str(exc)) from exc
+        pattern = dialect.regex_pattern(kw["regex"])
         negate = "NOT " if kind == "expect_column_values_to_match_regex" else ""
-        return f"{present} AND {negate}regexp_matches(CAST({col} AS VARCHAR), ?)", [pattern]
+        return f"{present} AND {negate}{dialect.regex_search.format(value=col)}", [pattern]
     if kind == "expect_column_values_to_be_unique":
-        dupes = f"SELECT {col} FROM {rel} WHERE {present} GROUP BY {col} HAVING count(*) > 1"
+        dupes = f"SELECT {col} FROM {rel} WHERE {present} GROUP BY {col} HAVING COUNT(*) > 1"
         return f"{present} AND {col} IN ({dupes})", []
     raise ValueError(f"{kind} has no row-level SQL")
 

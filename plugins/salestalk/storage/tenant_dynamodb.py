@@ -55,7 +55,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, DecimalException
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer
 from botocore.config import Config
@@ -67,8 +67,24 @@ from salestalk.tenancy import validate_tenant_id
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
-    from salestalk.storage.dead_letter import DeadLetterStore
     from salestalk.storage.tenant_s3 import TenantS3
+
+
+class DeadLetterSink(Protocol):
+    """Where items that could not be written are filed (:class:`salestalk.storage.dead_letter.DeadLetterStore`)."""
+
+    def record(
+        self,
+        *,
+        entity: str,
+        item: Mapping[str, Any],
+        key: dict[str, str] | None,
+        reason: str,
+        attempts: int,
+        mode: WriteMode | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> str: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +391,7 @@ class TenantDynamoWriter:
         entity: str,
         *,
         ttl_days: int,
-        dead_letter: DeadLetterStore,
+        dead_letter: DeadLetterSink,
         max_item_bytes: int = 350_000,
         oversize: Literal["offload", "reject"] = "reject",
         offload: TenantS3 | None = None,

@@ -10,7 +10,7 @@ def steps(landed: int, failing: int, published: int, stale: int = 0, dups: int =
         {"published": 0, "held_back": held} if held else {"published": published, "stale_skipped": stale}
     )
     return {
-        "load": {"landed": landed, "staged": landed},
+        "load_to_staging": {"landed": landed, "staged": landed},
         "validate": {
             "rows": landed,
             "failing": failing,

@@ -82,7 +82,7 @@ def test_downstream_time_comes_from_its_schedule() -> None:
 def test_observes_a_curated_table_and_alerts_once_per_state(tmp_path, deals) -> None:
     import duckdb
 
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse.duckdb import DuckDBWarehouse
 
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))

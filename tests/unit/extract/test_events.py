@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dev.embedded import ensure_bucket
+from dev.fakeapi.events_seed import BROKEN_KINDS, classification_event_lines
 from salestalk.batch import Batch
 from salestalk.config.loader import load_sources
-from salestalk.embedded import ensure_bucket
 from salestalk.extract.events import EventLine, EventScreen, lookup
 from salestalk.extract.s3_files import inbound_prefix_segments
-from salestalk.fakeapi.events_seed import BROKEN_KINDS, classification_event_lines
 from salestalk.pipeline import Services, extract_and_land
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.support.moto import kms_key
 
 SOURCE = load_sources().configs["classifications"]

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
+from dev.fakeapi.server import serve
 from salestalk.extract.rest import ExtractError, RateLimiter, RestExtractor, RestSpec
-from salestalk.fakeapi.server import serve
 
 SINCE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 BEFORE = SINCE + dt.timedelta(days=1)

@@ -11,10 +11,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dev.fakeapi import seed
+from dev.fakeapi.server import serve
 from salestalk.batch import Batch
 from salestalk.extract.rest import RestExtractor, RestSpec
-from salestalk.fakeapi import seed
-from salestalk.fakeapi.server import serve
 from salestalk.pipeline import extract_window
 
 DAY1 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from salestalk.embedded import ensure_bucket
+from dev.embedded import ensure_bucket
 from salestalk.extract.s3_files import FileFormatError, file_pages
 from salestalk.storage.tenant_s3 import TenantS3
 from tests.support.moto import kms_key

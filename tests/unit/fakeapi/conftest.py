@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from salestalk.fakeapi import seed
-from salestalk.fakeapi.app import FakeSourceApi
-from salestalk.fakeapi.server import RunningServer, serve
+from dev.fakeapi import seed
+from dev.fakeapi.app import FakeSourceApi
+from dev.fakeapi.server import RunningServer, serve
 
 ALL_ARRIVED = "2026-11-10T00:00:00Z"
 

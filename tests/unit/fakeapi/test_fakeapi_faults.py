@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from salestalk.fakeapi import seed
-from salestalk.fakeapi.app import FakeSourceApi, TokenBucketLimiter
+from dev.fakeapi import seed
+from dev.fakeapi.app import FakeSourceApi, TokenBucketLimiter
 
 DAY_ONE = {"updated_since": "2026-11-01T00:00:00Z", "updated_before": "2026-11-02T00:00:00Z"}
 

@@ -1,4 +1,4 @@
-"""``python -m salestalk.fakeapi`` starts on a free port, answers, and stops on a signal."""
+"""``python -m dev.fakeapi`` starts on a free port, answers, and stops on a signal."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import requests
 
-PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_main_prints_its_url_answers_and_stops_on_signal(tmp_path, stop_signal):
     ready_file = tmp_path / "fakeapi.url"
-    env = {**os.environ, "PYTHONPATH": str(PLUGINS)}
-    command = [sys.executable, "-m", "salestalk.fakeapi", "--port", "0", "--ready-file", str(ready_file)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # dev/ only, as astro's fakeapi service runs it
+    command = [sys.executable, "-m", "dev.fakeapi", "--port", "0", "--ready-file", str(ready_file)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 15

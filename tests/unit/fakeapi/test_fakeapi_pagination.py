@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from salestalk.fakeapi import seed
+from dev.fakeapi import seed
 
 DAY_1_LATE_IDS = {
     resource: set(seed.seed_manifest(resource, "acme", "2026-11-01")["late"])

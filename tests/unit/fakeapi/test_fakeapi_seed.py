@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from salestalk.fakeapi import seed
-from salestalk.fakeapi.app import FakeSourceApi
+from dev.fakeapi import seed
+from dev.fakeapi.app import FakeSourceApi
 
 CASES = [
     (resource, tenant, day)

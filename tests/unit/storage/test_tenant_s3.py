@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from salestalk.embedded import ensure_bucket
+from dev.embedded import ensure_bucket
 from salestalk.storage.keys import UnsafeKey
 from salestalk.storage.tenant_s3 import MULTIPART_THRESHOLD, ObjectConflict, TenantS3
 from tests.support.aws_faults import (

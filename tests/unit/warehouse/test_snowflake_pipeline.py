@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
+from dev.embedded import ensure_bucket
 from salestalk import pipeline
 from salestalk.batch import Batch
 from salestalk.config.loader import load_sources
 from salestalk.config.models import QuarantinePolicy, SnowflakeOptions
-from salestalk.embedded import ensure_bucket
 from salestalk.land import land_records
 from salestalk.pii import PII_KEY_ENV
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
-from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
-from salestalk.warehouse.snowflake_backend import SnowflakeWarehouse
+from salestalk.warehouse.duckdb import DuckDBWarehouse
+from salestalk.warehouse.snowflake import SnowflakeWarehouse
 from tests.support.moto import kms_key
 
+CURATED_COLUMNS = [
+    "deal_id",
+    "account_name",
+    "stage",
+    "amount",
+    "currency",
+    "owner_email",
+    "close_date",
+    "updated_at",
+]
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=1)
 
@@ -59,13 +70,13 @@ def landed(moto_server):
         yield _land(moto_server, monkeypatch)
 
 
-def _land(moto_server, monkeypatch):
+def _land(moto_server, monkeypatch, records=RECORDS, bucket="sfparity"):
     key = kms_key(moto_server)
     monkeypatch.setenv(KMS_KEY_ENV, key.key_id)
     monkeypatch.setenv(KMS_ALLOWED_ENV, key.key_id)
     monkeypatch.setenv(PII_KEY_ENV, "snowflake-parity-test-pii-key")
     client = moto_server.client("s3")
-    ensure_bucket(client, "sfparity")
+    ensure_bucket(client, bucket)
     source = (
         load_sources()
         .configs["deals"]
@@ -74,9 +85,9 @@ def _land(moto_server, monkeypatch):
         )
     )
     batch = Batch("deals", "acme", START, END, "manual__1")
-    services = pipeline.Services(client, "sfparity", None)
+    services = pipeline.Services(client, bucket, None)
     manifest = land_records(
-        [RECORDS],
+        [records],
         services.tenant_s3("acme"),
         batch,
         source.table_schema.column_names,
@@ -86,7 +97,7 @@ def _land(moto_server, monkeypatch):
         screen=pipeline._pii_screen(source, "acme"),
     )
     assert manifest.rejected == 1, "the bad email is rejected before landing, on the clear value"
-    assert len(manifest.parts) == 4
+    assert len(manifest.parts) == -(-len(records) // 10)
     return client, source, batch
 
 
@@ -95,7 +106,7 @@ def duckdb_run(landed, tmp_path_factory):
     """The DuckDB path's step results and outputs for the landed batch, computed once per module."""
     client, source, batch = landed
     duck = DuckDBWarehouse(tmp_path_factory.mktemp("duckdb") / "w.duckdb")
-    return run_steps(source, batch, pipeline.Services(client, "sfparity", duck)), duckdb_outputs(duck)
+    return run_steps(source, batch, pipeline.Services(client, "sfparity", duck)), outputs(duck)
 
 
 def run_steps(source, batch, services) -> dict:
@@ -105,27 +116,25 @@ def run_steps(source, batch, services) -> dict:
     return out
 
 
-def duckdb_outputs(warehouse: DuckDBWarehouse) -> dict:
-    with warehouse.connect() as con:
-        verdicts = con.execute(
-            "SELECT _record_num, _reasons FROM quarantine.deals ORDER BY _record_num"
-        ).fetchall()
-        curated = con.execute(
-            "SELECT * EXCLUDE (_published_run_id) FROM curated.deals ORDER BY deal_id"
-        ).fetchall()
-    return {"verdicts": [(int(n), list(r)) for n, r in verdicts], "curated": curated}
-
-
-def snowflake_outputs(warehouse: SnowflakeWarehouse) -> dict:
-    import json
-
-    with warehouse.connect() as con:
-        verdicts = con.fetchall('SELECT "_RECORD_NUM", "_REASONS" FROM "QUARANTINE"."DEALS" ORDER BY 1')
-        curated = con.fetchall(
-            'SELECT "DEAL_ID", "ACCOUNT_NAME", "STAGE", "AMOUNT", "CURRENCY", "OWNER_EMAIL", "CLOSE_DATE", '
-            '"UPDATED_AT", "_TENANT_ID", "_LOADED_AT", "_INTERVAL_START" FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"'
+def outputs(warehouse) -> dict:
+    """Quarantined rows, every staged row's raw record, and curated rows, read the same way on any backend."""
+    with warehouse.connect() as s:
+        d = s.dialect
+        i = d.ident
+        quarantined = s.fetchall(
+            f"SELECT {i('_record_num')}, {i('_reasons')} FROM {d.table('quarantine', 'deals')} "
+            f"ORDER BY {i('_record_num')}"
         )
-    return {"verdicts": [(int(n), json.loads(r)) for n, r in verdicts], "curated": curated}
+        raw = s.fetchall(f"SELECT {i('_record_num')}, {i('_raw_record')} FROM {d.table('staging', 'deals')}")
+        columns = [*CURATED_COLUMNS, "_tenant_id", "_loaded_at", "_interval_start"]
+        curated = s.fetchall(
+            f"SELECT {', '.join(i(c) for c in columns)} FROM {d.table('curated', 'deals')} ORDER BY {i('deal_id')}"
+        )
+    return {
+        "verdicts": [(int(n), d.as_list(r)) for n, r in quarantined],
+        "raw_records": {int(n): json.loads(r) for n, r in raw},
+        "curated": curated,
+    }
 
 
 @pytest.mark.parametrize("stage_kind", ["internal", "external"])
@@ -149,8 +158,14 @@ def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
         keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs",)}
         assert {k: snow_counts[step][k] for k in keep} == keep, step
     assert snow_counts["quarantine"]["quarantined"] == duck_counts["quarantine"]["quarantined"]
-    snow_out = snowflake_outputs(snow)
+    snow_out = outputs(snow)
     assert snow_out["verdicts"] == duck_out["verdicts"]
+    assert snow_out["raw_records"] == duck_out["raw_records"]
+    assert len(duck_out["raw_records"]) == len(RECORDS), "every landed record is staged with its raw record"
+    drifted = [r for r in duck_out["raw_records"].values() if "surprise" in r]
+    assert [(r["deal_id"], r["surprise"], len(r)) for r in drifted] == [("D038", "x", len(deal(38)) + 1)], (
+        "_raw_record keeps the schema's fields and the unknown ones, as landed"
+    )
     assert normalise(snow_out["curated"]) == normalise(duck_out["curated"])
     assert duck_counts["validate"]["failing"] == 7, duck_counts["validate"]
     pii_reasons = [
@@ -192,8 +207,7 @@ def test_snowflake_publish_is_idempotent_and_older_versions_never_win(landed, sn
     assert first["publish"]["inserted"] > 0
 
     def curated() -> list[tuple]:
-        with snow.connect() as con:
-            return con.fetchall('SELECT * FROM "CURATED"."DEALS" ORDER BY "DEAL_ID"')
+        return outputs(snow)["curated"]
 
     before = curated()
     # A rerun and a retry of the same interval: every step again, then publish once more.

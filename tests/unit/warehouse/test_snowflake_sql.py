@@ -1,4 +1,4 @@
-"""SQL hygiene of the Snowflake backend: identifiers, stage paths, bound values, query tags, connection."""
+"""SQL hygiene of the Snowflake backend: identifiers, stage paths, query tags, connection, regexes."""
 
 from __future__ import annotations
 
@@ -7,29 +7,31 @@ import re
 
 import pytest
 
-from salestalk.warehouse import snowflake_backend as sb
-from salestalk.warehouse.snowflake_quality import ident, qualified, search_pattern
+from salestalk.quality.regex import snowflake_search_pattern as search_pattern
+from salestalk.warehouse import snowflake as sb
+from salestalk.warehouse.dialect import SNOWFLAKE
 from tests.unit.warehouse.conftest import SNOWFLAKE_CONNECTION
 
 
 @pytest.mark.parametrize("name", ["deal_id", "_loaded_at", "A1"])
 def test_identifiers_are_quoted_in_upper_case(name) -> None:
-    assert ident(name) == f'"{name.upper()}"'
+    assert SNOWFLAKE.ident(name) == f'"{name.upper()}"'
 
 
 @pytest.mark.parametrize("name", ['a"b', "a b", "1a", "", "a;drop", "é", "a.b", "x" * 300])
 def test_unsafe_identifiers_are_refused(name) -> None:
     with pytest.raises(ValueError, match="unsafe SQL identifier"):
-        ident(name)
+        SNOWFLAKE.ident(name)
 
 
 def test_relations_are_qualified_part_by_part() -> None:
-    assert qualified("deals", "curated") == '"CURATED"."DEALS"'
-    assert qualified("raw.staging.salestalk_raw") == '"RAW"."STAGING"."SALESTALK_RAW"'
+    assert SNOWFLAKE.table("curated", "deals") == '"CURATED"."DEALS"'
+    assert sb.qualified_stage("salestalk_raw") == '"STAGING"."SALESTALK_RAW"'
+    assert sb.qualified_stage("raw.staging.salestalk_raw") == '"RAW"."STAGING"."SALESTALK_RAW"'
     with pytest.raises(ValueError):
-        qualified("a.b.c.d")
+        sb.qualified_stage("a.b.c.d")
     with pytest.raises(ValueError):
-        qualified('staging."x')
+        sb.qualified_stage('staging."x')
 
 
 @pytest.mark.parametrize(
@@ -40,31 +42,17 @@ def test_stage_paths_that_cannot_be_bound_are_checked(path) -> None:
         sb.stage_path(path)
 
 
-def test_every_template_placeholder_is_an_identifier_or_a_fragment_slot() -> None:
-    """No template formats a value: each placeholder is one of the backend's identifier/fragment slots."""
-    allowed = {
-        "raw_table", "stage_path", "files", "purge", "staging", "columns", "casts", "raw_record",
-        "cast_failures", "verdicts", "pk_null", "cursor", "rule_selects", "quarantine", "staging_columns",
-        "b_columns", "pk", "curated", "on", "updates", "inserts", "values",
-    }  # fmt: skip
-    for path in sb.SQL_DIR.glob("*.sql"):
-        placeholders = set(re.findall(r"\{(\w+)\}", sb.template(path.name)))
-        assert placeholders <= allowed, (path.name, placeholders - allowed)
-    assert "?" in sb.template("insight_summary.sql")
-    assert "{" not in sb.template("insight_summary.sql")
-
-
 def test_query_tag_protocol_and_qmark_reach_the_connector(monkeypatch) -> None:
     from salestalk.batch import Batch
 
     extra = {**SNOWFLAKE_CONNECTION["extra"], "protocol": "http", "host": "127.0.0.1", "port": 1234}
     extra["session_parameters"] = {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
     monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps({**SNOWFLAKE_CONNECTION, "extra": extra}))
+    from salestalk.pipeline import _tag
+
     warehouse = sb.SnowflakeWarehouse()
-    warehouse.tag_batch(
-        Batch("deals", "acme", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "run-7"), "publish"
-    )
-    params = warehouse.hook()._get_conn_params()
+    batch = Batch("deals", "acme", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "run-7")
+    params = warehouse.hook(_tag(batch, "publish"))._get_conn_params()
     assert params["protocol"] == "http" and params["host"] == "127.0.0.1" and params["port"] == 1234
     assert params["paramstyle"] == "qmark"
     assert (params["role"], params["warehouse"], params["database"]) == (
@@ -86,15 +74,15 @@ def test_query_tag_protocol_and_qmark_reach_the_connector(monkeypatch) -> None:
 
 
 def test_the_warehouse_is_chosen_by_setting(monkeypatch, tmp_path) -> None:
-    from salestalk.warehouse.backends import open_warehouse
+    from salestalk.warehouse import open_warehouse
 
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     monkeypatch.delenv("SALESTALK_WAREHOUSE", raising=False)
-    assert open_warehouse().dialect == "duckdb"
+    assert open_warehouse().dialect.name == "duckdb"
     monkeypatch.setenv("SALESTALK_WAREHOUSE", "snowflake")
     monkeypatch.setenv("SALESTALK_SNOWFLAKE_CONN_ID", "snowflake_prod")
     warehouse = open_warehouse()
-    assert (warehouse.dialect, warehouse.conn_id) == ("snowflake", "snowflake_prod")
+    assert (warehouse.dialect.name, warehouse.conn_id) == ("snowflake", "snowflake_prod")
     monkeypatch.setenv("SALESTALK_WAREHOUSE", "bigquery")
     with pytest.raises(ValueError, match="SALESTALK_WAREHOUSE"):
         open_warehouse()

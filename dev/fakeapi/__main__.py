@@ -1,4 +1,4 @@
-"""Run the fake source API in the foreground until SIGTERM or SIGINT (python -m salestalk.fakeapi --port 8081)."""
+"""Run the fake source API in the foreground until SIGTERM or SIGINT (python -m dev.fakeapi --port 8081)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
-from salestalk.fakeapi.app import DEFAULT_RATE_LIMIT, FakeSourceApi
-from salestalk.fakeapi.server import LOOPBACK, serve
+from dev.fakeapi.app import DEFAULT_RATE_LIMIT, FakeSourceApi
+from dev.fakeapi.server import LOOPBACK, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m salestalk.fakeapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dev.fakeapi", description=__doc__)
     parser.add_argument(
         "--host", default=LOOPBACK, help="address to bind (default: %(default)s, loopback only)"
     )

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from salestalk.fakeapi import seed
-from salestalk.fakeapi.faults import Fault, FaultError, apply_record_faults, parse_faults
+from dev.fakeapi import seed
+from dev.fakeapi.faults import Fault, FaultError, apply_record_faults, parse_faults
 
 DEFAULT_RATE_LIMIT = 20.0
 DEFAULT_PAGE_SIZE = 100

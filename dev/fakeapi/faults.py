@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from salestalk.fakeapi.seed import DEMO_TENANTS, ENUM_VALUES, FIELDS, HTTP_RESOURCES, PRIMARY_KEYS
+from dev.fakeapi.seed import DEMO_TENANTS, ENUM_VALUES, FIELDS, HTTP_RESOURCES, PRIMARY_KEYS
 
 FAULT_MODES: tuple[str, ...] = (
     "server_error",

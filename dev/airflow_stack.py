@@ -5,7 +5,7 @@ by ``make airflow`` / ``make stop``, by the distributed (Celery) test and by the
 
 Stable API (other tests import it; keep it backwards compatible)::
 
-    from salestalk.airflow_stack import AirflowStack, free_port, stack_env
+    from dev.airflow_stack import AirflowStack, free_port, stack_env
 
     env = stack_env(home, api_port=free_port())                # SQLite + LocalExecutor
     env = stack_env(home, api_port=free_port(), db_url="postgresql+psycopg2://postgres@127.0.0.1/db",
@@ -52,11 +52,11 @@ in-process Airflow settings never leak into the stack.
 
 Command line (``make airflow`` / ``make stop``)::
 
-    python -m salestalk.airflow_stack start [--port 8080]   # background; prints the URL and the login
-    python -m salestalk.airflow_stack stop
-    python -m salestalk.airflow_stack status
+    python -m dev.airflow_stack start [--port 8080]   # background; prints the URL and the login
+    python -m dev.airflow_stack stop
+    python -m dev.airflow_stack status
 
-``start`` runs ``serve`` detached: moto and the fake source API (salestalk.embedded) in that process, the
+``start`` runs ``serve`` detached: moto and the fake source API (dev.embedded) in that process, the
 bucket, DynamoDB table and inbound files prepared, then the four components with SQLite and the
 LocalExecutor under ``.local/airflow``. Its state (pids, URL, login) is in ``.local/airflow/state.json``.
 """
@@ -531,9 +531,9 @@ def prepare_embedded(
 
     ``bucket`` and ``table`` default to the settings (``SALESTALK_BUCKET``, ``SALESTALK_DYNAMODB_TABLE``).
     """
+    from dev.demo import DEMO_DAYS
+    from dev.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.config.loader import load_sources
-    from salestalk.demo import DEMO_DAYS
-    from salestalk.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
     from salestalk.settings import get_settings
 
     settings = get_settings()
@@ -560,7 +560,7 @@ def bootstrap(endpoint_url: str, kms_alias: str, days: tuple[str, ...] | None = 
     """docker compose's ``bootstrap`` service: on a running moto, the KMS key (found by its alias, so that
     ``SALESTALK_KMS_KEY_ID`` can be fixed in .env), the bucket, the DynamoDB table and the inbound files.
     Idempotent: a second run changes nothing."""
-    from salestalk.embedded import EmbeddedStack, aws_client
+    from dev.embedded import EmbeddedStack, aws_client
 
     kms = aws_client("kms", endpoint_url)
     aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
@@ -575,7 +575,7 @@ def bootstrap(endpoint_url: str, kms_alias: str, days: tuple[str, ...] | None = 
 
 def serve(port: int) -> int:
     """Foreground: embedded services, then the four components; stop everything on SIGTERM or SIGINT."""
-    from salestalk.embedded import start_embedded
+    from dev.embedded import start_embedded
 
     LOCAL_HOME.mkdir(parents=True, exist_ok=True)
     stopping = []
@@ -633,7 +633,7 @@ def start_background(port: int | None, timeout: float = 300) -> int:
         port = 8080 if port_is_free(8080) else free_port()
     with open(LAUNCHER_LOG, "ab") as log:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "salestalk.airflow_stack", "serve", "--port", str(port)],
+            [sys.executable, "-m", "dev.airflow_stack", "serve", "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -695,7 +695,7 @@ def status() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m salestalk.airflow_stack")
+    parser = argparse.ArgumentParser(prog="python -m dev.airflow_stack")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start Airflow in the background (make airflow)")
     start.add_argument("--port", type=int, help="API/UI port (default 8080, or a free one if taken)")

@@ -12,7 +12,7 @@ from salestalk import REPO_ROOT
 from salestalk.settings import LOCAL_DIR
 
 if TYPE_CHECKING:
-    from salestalk.embedded import EmbeddedStack
+    from dev.embedded import EmbeddedStack
 
 DEMO_DAYS = ("2026-11-01", "2026-11-02")
 INSIGHTS_DAG_ID = "app_insight_summaries"
@@ -31,9 +31,9 @@ class RunOutcome:
 
 def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS) -> dict[str, Any]:
     """Create the bucket, drop the tenants' inbound files, and make sure the metadata DB exists."""
+    from dev.embedded import apply_env, ensure_bucket, ensure_dynamodb_table, seed_inbound_files
+    from dev.localairflow import ensure_metadata_db
     from salestalk.config.loader import load_sources
-    from salestalk.embedded import apply_env, ensure_bucket, ensure_dynamodb_table, seed_inbound_files
-    from salestalk.localairflow import ensure_metadata_db
     from salestalk.settings import get_settings
 
     apply_env(stack.connection_env())
@@ -75,22 +75,6 @@ def load_dags() -> dict[str, Any]:
     return bag.dags
 
 
-def warehouse_overview(duckdb_path) -> list[tuple]:
-    import duckdb
-
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
-        tables = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('staging', 'quarantine', 'curated') ORDER BY table_name, table_schema"
-        ).fetchall()
-        return [
-            (f"{s}.{t}", con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0]) for s, t in tables
-        ]
-    finally:
-        con.close()
-
-
 def s3_overview(client, bucket: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -128,15 +112,16 @@ def print_insight_items(stack: EmbeddedStack, table: str, tenants: list[str]) ->
 def run_demo() -> int:
     import warnings
 
-    from salestalk.localairflow import configure
+    from dev.localairflow import configure
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     configure(LOCAL_DIR / "airflow-demo")
+    from dev.embedded import start_embedded
     from salestalk.accounting import batch_summaries, format_table
-    from salestalk.embedded import start_embedded
     from salestalk.settings import get_settings
-    from salestalk.warehouse.duckdb_backend import DuckDBWarehouse
+    from salestalk.warehouse import open_warehouse
+    from salestalk.warehouse.tables import row_counts
 
     settings = get_settings()
     from salestalk.alerting.routes import alert_dir, alert_log_path, read_alert_log
@@ -156,7 +141,7 @@ def run_demo() -> int:
                 outcomes.append(run_source_day(dags[configs[name].dag_id], stack, day))
             print(f"running app_insight_summaries for {day} ...", flush=True)
             outcomes.append(run_source_day(dags[INSIGHTS_DAG_ID], stack, day))
-        warehouse = DuckDBWarehouse(settings.duckdb_path)
+        warehouse = open_warehouse(settings)
         print("\n== Runs ==")
         for o in outcomes:
             failed = f"  failed: {', '.join(o.failed_tasks)}" if o.failed_tasks else ""
@@ -170,7 +155,7 @@ def run_demo() -> int:
         ]
         print(format_table(summaries, leading=("source", "interval", "tenant")))
         print("\n== Warehouse tables ==")
-        for name, count in warehouse_overview(settings.duckdb_path):
+        for name, count in row_counts(warehouse):
             print(f"{name:<28} {count:>7} rows")
         print(f"\n== S3 objects in s3://{settings.bucket} (moto) ==")
         for prefix, count in s3_overview(stack.s3_client(), settings.bucket).items():
@@ -178,7 +163,7 @@ def run_demo() -> int:
         print_insight_items(
             stack, settings.dynamodb_table, sorted({t for c in configs.values() for t in c.tenants})
         )
-        print(f"\nDuckDB warehouse: {settings.duckdb_path}")
+        print(f"\nWarehouse:        {warehouse.location}")
         docs = settings.data_docs_dir / "index.html"
         print(f"GX Data Docs:     {docs if docs.exists() else '(not built)'}")
         alerts = read_alert_log()
@@ -189,3 +174,7 @@ def run_demo() -> int:
     ok = all(o.state == "success" for o in outcomes)
     print("demo finished: all runs succeeded" if ok else "demo finished: some runs FAILED (see above)")
     return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_demo())

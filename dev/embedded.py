@@ -61,7 +61,7 @@ def start_embedded(api_rate_limit: float | None = None) -> EmbeddedStack:
 
     from moto.server import ThreadedMotoServer
 
-    from salestalk.fakeapi.server import serve
+    from dev.fakeapi.server import serve
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -128,10 +128,10 @@ def ensure_bucket(s3_client, bucket: str) -> None:
 
 def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[str]) -> int:
     """Drop the fake exports or event files under each tenant's inbound prefix, as the tenants would."""
+    from dev.fakeapi.events_seed import classification_event_lines
+    from dev.fakeapi.seed import product_usage_rows
     from salestalk.config.models import EventsExtract
     from salestalk.extract.s3_files import inbound_prefix_segments
-    from salestalk.fakeapi.events_seed import classification_event_lines
-    from salestalk.fakeapi.seed import product_usage_rows
 
     written = 0
     if isinstance(source.extract, EventsExtract):

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
-from salestalk.fakeapi.app import FakeSourceApi
+from dev.fakeapi.app import FakeSourceApi
 
 LOOPBACK = "127.0.0.1"
 _MAX_BODY_BYTES = 1_000_000

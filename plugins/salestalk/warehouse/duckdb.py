@@ -1,0 +1,97 @@
+"""The embedded warehouse: one DuckDB file. Each session is a short connection, so processes take turns."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from salestalk.warehouse.dialect import DUCKDB
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Sequence
+    from pathlib import Path
+
+    import pandas as pd
+
+    from salestalk.config.models import SourceConfig
+
+MEMORY_LIMIT = re.compile(r"[0-9]{1,6}(\.[0-9]+)?(KB|MB|GB|KiB|MiB|GiB)")
+
+
+class DuckDBSession:
+    dialect = DUCKDB
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.con.execute(sql, list(params) if params else None)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self.con.execute(sql, list(params) if params else None).fetchall()
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        return self.con.sql(sql).df()
+
+
+class DuckDBWarehouse:
+    dialect = DUCKDB
+
+    def __init__(self, path: Path, lock_timeout_seconds: float = 300.0, memory_limit: str = "512MB") -> None:
+        if not MEMORY_LIMIT.fullmatch(memory_limit):
+            raise ValueError(f"DuckDB memory limit {memory_limit!r} must look like 512MB or 2GB")
+        self.path = path
+        self.location = str(path)
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.memory_limit = memory_limit
+
+    @contextmanager
+    def connect(self, *, tag: dict[str, str] | None = None) -> Generator[DuckDBSession, None, None]:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
+            con.execute("SET preserve_insertion_order = false")
+            yield DuckDBSession(con)
+        finally:
+            con.close()
+
+    def stage_parts(
+        self,
+        session: DuckDBSession,
+        source: SourceConfig,
+        load_id: str,
+        keys: list[str],
+        read: Callable[[str], bytes],
+    ) -> str:
+        import pyarrow.parquet as pq
+
+        from salestalk.warehouse.tables import raw_columns
+
+        relation = DUCKDB.ident(f"raw_{load_id}")
+        session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
+        for key in keys:
+            session.con.register("raw_part", pq.read_table(io.BytesIO(read(key))))
+            session.execute(f"INSERT INTO {relation} BY NAME SELECT * FROM raw_part")
+            session.con.unregister("raw_part")
+        return relation
+
+    def drop_staged(self, session: DuckDBSession, relation: str) -> None:
+        session.execute(f"DROP TABLE IF EXISTS {relation}")
