@@ -15,8 +15,6 @@ import pytest
 from salestalk import pipeline
 from salestalk.alerting import callbacks, dq
 from salestalk.alerting.routes import alert_log_path, read_alert_log
-from salestalk.batch import Batch
-from salestalk.config.loader import load_sources
 from salestalk.freshness import Classification, diagnose
 from tests.unit.warehouse.test_snowflake_pipeline import END, RECORDS, START, _land
 
@@ -142,8 +140,3 @@ def _reason_total(warehouse, source) -> int:
     with warehouse.connect() as s:
         d = s.dialect
         return int(s.fetchall(f"SELECT COUNT(*) FROM {d.table('audit', source.name + '_verdicts')}")[0][0])
-
-
-def test_the_two_runs_are_of_one_batch() -> None:
-    assert Batch("deals", "acme", START, END, "manual__1").interval_label.startswith("20261101")
-    assert load_sources().configs["deals"].tenants[0]

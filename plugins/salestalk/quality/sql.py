@@ -15,7 +15,6 @@ suite on a DuckDB-dialect connection (``execute(sql, params)``); the pipeline us
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     SuiteLike = Suite | str | Path
     Columns = Mapping[str, str] | Sequence[str]
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_COLLECT_LIMIT = 100_000
 _FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
 
