@@ -22,17 +22,9 @@ import pytest
 from salestalk.accounting import COLUMNS as COUNT_COLUMNS
 from tests.e2e.conftest import DAYS
 from tests.e2e.seed_oracle import SOURCES, TENANTS, oracle
+from tests.support.warehouses import snowflake_connection
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def fakesnow_server():
-    """fakesnow's server on loopback; the real snowflake-connector-python talks HTTP to it."""
-    import fakesnow
-
-    with fakesnow.server() as kwargs:
-        yield kwargs
 
 
 @pytest.fixture
@@ -40,25 +32,7 @@ def snowflake_env(fakesnow_server, fast_retry_sources, tmp_path, monkeypatch):
     """What switching a deployment to Snowflake takes: one setting, one connection, one config value."""
     import shutil
 
-    connection = {
-        "conn_type": "snowflake",
-        "login": fakesnow_server["user"],
-        "password": fakesnow_server["password"],
-        "schema": "PUBLIC",
-        "extra": {
-            "account": fakesnow_server["account"],
-            "database": "SALESTALK",
-            "warehouse": "TRANSFORMING",
-            "role": "SALESTALK_LOADER",
-            "host": fakesnow_server["host"],
-            "port": fakesnow_server["port"],
-            "protocol": "http",
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-            # A statement fakesnow cannot run fails the task instead of being retried for minutes.
-            "login_timeout": 60,
-            "network_timeout": 120,
-        },
-    }
+    connection = snowflake_connection(fakesnow_server, "SALESTALK")
     sources = tmp_path / "sources-snowflake"
     shutil.copytree(fast_retry_sources, sources)
     defaults = sources / "_defaults.yaml"

@@ -43,9 +43,10 @@ def snowflake_connection(server: dict, database: str) -> dict:
 @pytest.fixture(scope="session")
 def fakesnow_server() -> Iterator[dict]:
     """fakesnow's server on loopback; the real snowflake-connector-python talks HTTP to it."""
-    import fakesnow
+    # One per process: fakesnow.server() imports the fakesnow.server module, which then shadows the function.
+    from fakesnow import server
 
-    with fakesnow.server() as kwargs:
+    with server() as kwargs:
         yield kwargs
 
 
