@@ -163,6 +163,36 @@ def tenant_for(rows: int) -> str:
     return f"bench-{rows}"
 
 
+def s3_client(moto_url: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def tenant_keys(client, tenant: str, *segments: str) -> list[str]:
+    """Every key under ``tenants/<tenant>/<segments>/``, sorted."""
+    prefix = "/".join(("tenants", tenant, *segments)) + "/"
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return sorted(keys)
+
+
+def forget_landing(client, tenant: str) -> None:
+    """Remove what a run landed (raw parts, cursor), so the next run lands from cold."""
+    from salestalk.storage.tenant_s3 import TenantS3
+
+    TenantS3(client, BUCKET, tenant).delete(
+        tenant_keys(client, tenant, "raw") + tenant_keys(client, tenant, "state")
+    )
+
+
 def inbound_segments() -> tuple[str, ...]:
     return ("inbound", SOURCE_NAME, DAY)
 
@@ -292,19 +322,11 @@ def rss_kib() -> int:
 
 
 def _services(args: dict[str, Any]):
-    import boto3
-
     from salestalk.pipeline import Services
     from salestalk.settings import get_settings
     from salestalk.warehouse.duckdb import DuckDBWarehouse
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=args["moto_url"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_client(args["moto_url"])
     settings = get_settings()  # the DuckDB memory limit as the Airflow tasks set it (tasks.make_services)
     limit = getattr(settings, "duckdb_memory_limit", None)
     warehouse = DuckDBWarehouse(Path(args["duckdb"]), **({"memory_limit": limit} if limit else {}))
@@ -336,6 +358,7 @@ def run_pipeline(args: dict[str, Any]) -> dict[str, Any]:
     began = time.perf_counter()
     _warm_up()
     source, batch, services = source_config(), bench_batch(args["rows"]), _services(args)
+    forget_landing(services.s3_client, batch.tenant)
     setup = {"seconds": time.perf_counter() - began, "peak_kib": peak_rss_kib(), "rss_kib": rss_kib()}
     stages = []
     for name in STEP_NAMES:
@@ -356,6 +379,151 @@ def run_pipeline(args: dict[str, Any]) -> dict[str, Any]:
         )
     limit = getattr(services.warehouse, "memory_limit", "DuckDB default")
     return {"rows": args["rows"], "setup": setup, "stages": stages, "duckdb_memory_limit": limit}
+
+
+# --------------------------------------------------------------------------- hardware floors
+
+
+def pyarrow_floor(client, tenant: str) -> float:
+    """GET every inbound Parquet part, decode it, encode it again (zstd) and PUT it back through the tenant
+    guard (one PutObject each, as landing makes): extract's floor."""
+    import pyarrow.parquet as pq
+
+    from salestalk.storage.tenant_s3 import TenantS3
+
+    s3 = TenantS3(client, BUCKET, tenant)
+    s3.delete(tenant_keys(client, tenant, "floor"))
+    started = time.perf_counter()
+    for key in tenant_keys(client, tenant, "inbound"):
+        table = pq.read_table(io.BytesIO(client.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        s3.put_bytes(key.replace("/inbound/", "/floor/", 1), sink.getvalue())
+    return time.perf_counter() - started
+
+
+def duckdb_floor(client, tenant: str, folder: Path) -> float:
+    """GET the landed raw parts to local files and ``CREATE TABLE AS SELECT * FROM read_parquet``: load's floor."""
+    import duckdb
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    files = []
+    for number, key in enumerate(k for k in tenant_keys(client, tenant, "raw") if k.endswith(".parquet")):
+        local = folder / f"part-{number:05d}.parquet"
+        local.write_bytes(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        files.append(str(local))
+    con = duckdb.connect(str(folder / "floor.duckdb"))
+    try:
+        con.execute("CREATE TABLE raw AS SELECT * FROM read_parquet(?)", [files])
+        rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    finally:
+        con.close()
+    seconds = time.perf_counter() - started
+    if not rows:
+        raise RuntimeError("the DuckDB floor found no landed rows: run the pipeline first")
+    return seconds
+
+
+def run_floors(args: dict[str, Any]) -> dict[str, Any]:
+    client = s3_client(args["moto_url"])
+    folder = Path(args["folder"])
+    pyarrow_floor(client, args["tenant"])  # warm: imports, connections, the guard's first PUT
+    return {
+        "pyarrow": [pyarrow_floor(client, args["tenant"]) for _ in range(args["repeats"])],
+        "duckdb": [duckdb_floor(client, args["tenant"], folder) for _ in range(args["repeats"])],
+    }
+
+
+# --------------------------------------------------------------------------- REST source
+
+
+REST_RESOURCE = "deals"
+REST_TENANT = "acme"
+REST_TYPES = {"amount": "float", "close_date": "date", "updated_at": "timestamp"}
+
+
+def rest_source_document(page_size: int) -> dict[str, Any]:
+    """The fake API's deals as a REST source: cursor pages, the owner's email hashed before landing."""
+    from dev.fakeapi.seed import FIELDS
+
+    columns = [{"name": n, "type": REST_TYPES.get(n, "string")} for n in FIELDS[REST_RESOURCE]]
+    return {
+        **source_document(),
+        "name": "bench_rest",
+        "extract": {
+            "kind": "rest_api",
+            "connection": "salestalk_source_api",
+            "path": f"/v1/tenants/{{tenant}}/{REST_RESOURCE}",
+            "pagination": {"style": "cursor", "page_size": page_size},
+            "rate_limit_per_second": 1000,
+            "cursor_field": "updated_at",
+            "overlap_minutes": 0,
+        },
+        "schema": {
+            "columns": columns,
+            "primary_key": ["deal_id"],
+            "cursor_column": "updated_at",
+            "business_date_column": "close_date",
+            "pii": {"owner_email": "hash"},
+        },
+    }
+
+
+def plain_loop(url: str, params: dict[str, str]) -> int:
+    """The baseline: a requests loop over the cursor pages, decoding each page's JSON and nothing else."""
+    import requests
+
+    session = requests.Session()
+    rows, cursor = 0, None
+    while True:
+        body = session.get(
+            url, params={**params, **({"cursor": cursor} if cursor else {})}, timeout=60
+        ).json()
+        rows += len(body["data"])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return rows
+
+
+def run_rest(args: dict[str, Any]) -> dict[str, Any]:
+    import requests
+
+    from salestalk import pipeline
+    from salestalk.batch import Batch
+    from salestalk.config.models import SourceConfig
+    from salestalk.pii import PII_KEY_ENV
+
+    os.environ.setdefault(PII_KEY_ENV, "throughput-benchmark-pii-key")
+    use_gx_root(Path(args["gx_root"]))
+    source = SourceConfig.model_validate(rest_source_document(args["page_size"]))
+    since, before = dt.datetime.fromisoformat(args["since"]), dt.datetime.fromisoformat(args["before"])
+    batch = Batch(source.name, REST_TENANT, since, before, "bench-rest")
+    client = s3_client(args["moto_url"])
+    url = f"{args['api_url']}/v1/tenants/{REST_TENANT}/{REST_RESOURCE}"
+    params = {
+        "updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "updated_before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "page_size": str(args["page_size"]),
+        "style": "cursor",
+    }
+    plain, ours, counts = [], [], {}
+    plain_loop(url, params)  # warm both: imports, connections, the PII key and suite
+    warm = pipeline.Services(client, BUCKET, None, requests.Session(), args["api_url"])
+    pipeline.extract_and_land(source, batch, warm)
+    for _ in range(args["repeats"]):
+        started = time.perf_counter()
+        plain_rows = plain_loop(url, params)
+        plain.append(time.perf_counter() - started)
+        forget_landing(client, REST_TENANT)
+        services = pipeline.Services(client, BUCKET, None, requests.Session(), args["api_url"])
+        started = time.perf_counter()
+        counts = pipeline.extract_and_land(source, batch, services)
+        ours.append(time.perf_counter() - started)
+    if counts["extracted"] != plain_rows:
+        raise RuntimeError(f"ours landed {counts['extracted']} rows, the plain loop read {plain_rows}")
+    return {"rows": plain_rows, "plain": plain, "ours": ours, "requests": counts["requests"]}
 
 
 # --------------------------------------------------------------------------- split comparison worker
@@ -529,7 +697,8 @@ def run_compare(args: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     mode, payload = argv[1], json.loads(argv[2])
-    result = {"pipeline": run_pipeline, "compare": run_compare}[mode](payload)
+    modes = {"pipeline": run_pipeline, "compare": run_compare, "floors": run_floors, "rest": run_rest}
+    result = modes[mode](payload)
     print(MARKER + json.dumps(result, default=str), flush=True)
 
 

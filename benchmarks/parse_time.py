@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -36,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _peer_venv import peer_python
 from _results import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +44,7 @@ TEMPLATE_SOURCE = SOURCES_DIR / "deals.yaml"
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "parse_time.md"
 AIRFLOW_VERSION = "3.3.2"
 DAG_FACTORY_VERSION = "1.1.0"
-DAG_FACTORY_VENV = REPO_ROOT / "benchmarks" / ".venvs" / f"dag-factory-{DAG_FACTORY_VERSION}"
 DAG_FACTORY_PACKAGES = [f"apache-airflow=={AIRFLOW_VERSION}", f"dag-factory=={DAG_FACTORY_VERSION}"]
-LOCK_FILE = REPO_ROOT / "requirements.lock"
 STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
 MARKER = "PARSE_TIME_RESULT "
 DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"  # as in salestalk.dagfactory
@@ -258,64 +256,8 @@ def write_dict_loop(dags: Path, names: list[str], cfg: dict) -> None:
 # --------------------------------------------------------------------------- dag-factory venv
 
 
-def uv_binary() -> str | None:
-    local = Path(sys.executable).parent / "uv"
-    return str(local) if local.exists() else shutil.which("uv")
-
-
-def install_recipe() -> dict:
-    """What the throwaway venv must hold; a change (e.g. a new requirements.lock) forces a reinstall."""
-    lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16] if LOCK_FILE.exists() else None
-    return {"packages": DAG_FACTORY_PACKAGES, "python": "3.11", "lock_sha256": lock}
-
-
-def run_quietly(cmd: list[str]) -> str | None:
-    """Run an install step; None on success, else the tail of its output."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return str(exc)
-    if proc.returncode == 0:
-        return None
-    return (proc.stderr or proc.stdout).strip()[-1500:] or f"exit {proc.returncode}"
-
-
-def install_dag_factory(uv: str, recipe: dict) -> tuple[str | None, str]:
-    """Create the throwaway venv, pinning shared dependencies to requirements.lock when that resolves.
-
-    Returns (problem or None, how the dependencies were pinned).
-    """
-    shutil.rmtree(DAG_FACTORY_VENV, ignore_errors=True)
-    problem = run_quietly([uv, "venv", "--quiet", "--python", recipe["python"], str(DAG_FACTORY_VENV)])
-    if problem:
-        return f"uv venv failed: {problem}", ""
-    install = [uv, "pip", "install", "--quiet", "--python", str(DAG_FACTORY_VENV / "bin" / "python")]
-    if recipe["lock_sha256"] and run_quietly([*install, "-c", str(LOCK_FILE), *recipe["packages"]]) is None:
-        return None, "shared dependencies pinned to requirements.lock"
-    problem = run_quietly([*install, *recipe["packages"]])
-    if problem:
-        return f"uv pip install {' '.join(recipe['packages'])} failed: {problem}", ""
-    return None, "dependencies NOT pinned to requirements.lock (it did not resolve)"
-
-
 def dag_factory_python() -> tuple[Path | None, str]:
-    """The throwaway venv's interpreter (reused when its recipe is unchanged), or why there is none."""
-    python, stamp = DAG_FACTORY_VENV / "bin" / "python", DAG_FACTORY_VENV / "parse-time-recipe.json"
-    recipe = install_recipe()
-    shown = DAG_FACTORY_VENV.relative_to(REPO_ROOT)
-    stamped = json.loads(stamp.read_text()) if stamp.exists() else {}
-    if python.exists() and stamped.get("recipe") == recipe:
-        return python, f"reusing {shown}; {stamped.get('pinning')}"
-    uv = uv_binary()
-    if uv is None:
-        return None, "uv not found next to this interpreter or on PATH"
-    print(f"installing {' '.join(DAG_FACTORY_PACKAGES)} into {shown} (one-time) ...", flush=True)
-    started = time.perf_counter()
-    problem, pinning = install_dag_factory(uv, recipe)
-    if problem:
-        return None, problem
-    stamp.write_text(json.dumps({"recipe": recipe, "pinning": pinning}))
-    return python, f"installed into {shown} in {time.perf_counter() - started:.0f}s; {pinning}"
+    return peer_python(f"dag-factory-{DAG_FACTORY_VERSION}", DAG_FACTORY_PACKAGES)
 
 
 # --------------------------------------------------------------------------- measuring

@@ -39,14 +39,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _throughput_worker as worker
+from _peer_venv import peer_python
 from _results import publish
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().with_name("_throughput_worker.py")
+DLT_WORKER = Path(__file__).resolve().with_name("_dlt_worker.py")
+DLT_VERSION = "1.31.0"
+DLT_PACKAGES = [f"dlt[duckdb]=={DLT_VERSION}", "boto3", "pyarrow"]
+REST_PAGE_SIZE = 1000
+REPEATS = 3
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "throughput.md"
 QUICK_ROWS = 20_000
 SPLIT_REPEATS = 3
-RSS_RATIO_TARGET = 1.5
+RSS_RATIO_TARGET = 1.25
+FLOOR_TARGET = 2.0
+DLT_TARGET = 1.5
+REST_TARGET = 1.5
 HAND_WRITTEN_TARGET = 2.0
 WORKER_TIMEOUT_SECONDS = 3600
 MIB = 1024
@@ -63,11 +72,16 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def run_worker(mode: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one worker in a fresh interpreter; its result is the line after the marker."""
+def run_worker(mode: str, payload: dict[str, Any], python: Path | None = None) -> dict[str, Any]:
+    """Run one worker in a fresh interpreter; its result is the line after the marker. ``mode`` "dlt" runs
+    the peer's worker with the peer's venv."""
     started = time.perf_counter()
+    if mode == "dlt":
+        command = [str(python), str(DLT_WORKER), json.dumps(payload)]
+    else:
+        command = [sys.executable, str(WORKER), mode, json.dumps(payload)]
     proc = subprocess.run(
-        [sys.executable, str(WORKER), mode, json.dumps(payload)],
+        command,
         capture_output=True,
         text=True,
         env=worker_env(),
@@ -85,6 +99,85 @@ def run_worker(mode: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run whose every step time is that step's median over ``runs`` (peaks: the median peak)."""
+    merged = dict(runs[0])
+    merged["stages"] = []
+    for index, stage in enumerate(runs[0]["stages"]):
+        merged["stages"].append(
+            {
+                **stage,
+                "seconds": statistics.median(r["stages"][index]["seconds"] for r in runs),
+                "peak_kib": int(statistics.median(r["stages"][index]["peak_kib"] for r in runs)),
+            }
+        )
+    merged["setup"] = {
+        **runs[0]["setup"],
+        "peak_kib": int(statistics.median(r["setup"]["peak_kib"] for r in runs)),
+    }
+    merged["wall_seconds"] = statistics.median(r["wall_seconds"] for r in runs)
+    merged["repeats"] = len(runs)
+    return merged
+
+
+def run_pipelines(rows: int, repeats: int, moto_url: str, tmp: Path, gx_root: Path) -> dict[str, Any]:
+    runs = []
+    for repeat in range(repeats):
+        payload = {"rows": rows, "moto_url": moto_url, "duckdb": str(tmp / f"wh-{rows}-{repeat}.duckdb")}
+        runs.append(run_worker("pipeline", {**payload, "gx_root": str(gx_root)}))
+        print(f"pipeline at {rows:,} rows: {runs[-1]['wall_seconds']:.1f}s wall", flush=True)
+    merged = median_run(runs)
+    merged["duckdb"] = str(tmp / f"wh-{rows}-{repeats - 1}.duckdb")
+    merged["load_after"] = load_average()
+    return merged
+
+
+def run_dlt(args: argparse.Namespace, moto_url: str, tmp: Path) -> dict[str, Any]:
+    python, note = peer_python(f"dlt-{DLT_VERSION}", DLT_PACKAGES)
+    if python is None:
+        return {"note": note}
+    payload = {
+        "moto_url": moto_url,
+        "bucket": worker.BUCKET,
+        "prefix": "/".join(("tenants", worker.tenant_for(args.rows), *worker.inbound_segments())) + "/",
+        "primary_key": "order_id",
+        "folder": str(tmp / "dlt"),
+    }
+    result: dict[str, Any] = {"note": note}
+    for items, repeats in (("arrow", args.repeats), ("dicts", 1)):
+        runs = [run_worker("dlt", {**payload, "items": items}, python) for _ in range(repeats)]
+        result[items] = sorted(r["seconds"] for r in runs)
+        result["rows"], result["version"] = runs[-1]["rows"], runs[-1]["dlt"]
+        print(f"dlt {items}: {statistics.median(result[items]):.1f}s", flush=True)
+    return result
+
+
+def run_rest(args: argparse.Namespace, moto_url: str, gx_root: Path) -> dict[str, Any]:
+    """Our REST extract and a plain requests loop, against one fake API serving ``args.rest_days`` days."""
+    from datetime import date, timedelta
+
+    from dev.fakeapi.app import FakeSourceApi
+    from dev.fakeapi.server import serve
+
+    first = date(2026, 11, 1)
+    days = [first + timedelta(days=n) for n in range(args.rest_days)]
+    api = FakeSourceApi(rate_limit=None, days=days)
+    api.set_clock(f"{(days[-1] + timedelta(days=3)).isoformat()}T00:00:00Z")  # every row has arrived
+    with serve(api=api) as server:
+        payload = {
+            "api_url": server.url,
+            "moto_url": moto_url,
+            "gx_root": str(gx_root),
+            "page_size": REST_PAGE_SIZE,
+            "since": f"{first.isoformat()}T00:00:00+00:00",
+            "before": f"{(days[-1] + timedelta(days=2)).isoformat()}T00:00:00+00:00",
+            "repeats": args.repeats,
+        }
+        result = run_worker("rest", payload)
+    print(f"REST: {result['rows']:,} rows", flush=True)
+    return result
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -107,18 +200,33 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
         runs = {}
         for rows in sizes:
-            payload = {"rows": rows, "moto_url": stack.moto_url, "duckdb": str(tmp / f"wh-{rows}.duckdb")}
-            runs[rows] = run_worker("pipeline", {**payload, "gx_root": str(gx_root)})
-            runs[rows]["load_after"] = load_average()
-            print(f"pipeline at {rows:,} rows: {runs[rows]['wall_seconds']:.1f}s wall", flush=True)
-        compare_payload = {"rows": args.rows, "duckdb": str(tmp / f"wh-{args.rows}.duckdb")}
+            repeats = args.repeats if rows == args.rows else 1
+            runs[rows] = run_pipelines(rows, repeats, stack.moto_url, tmp, gx_root)
+        floor_payload = {
+            "moto_url": stack.moto_url,
+            "tenant": worker.tenant_for(args.rows),
+            "repeats": args.repeats,
+        }
+        floors = run_worker("floors", {**floor_payload, "folder": str(tmp / "floor")})
+        print(f"floors: {floors['wall_seconds']:.1f}s wall", flush=True)
+        dlt = run_dlt(args, stack.moto_url, tmp)
+        rest = run_rest(args, stack.moto_url, gx_root)
+        compare_payload = {"rows": args.rows, "duckdb": runs[args.rows]["duckdb"]}
         compare = run_worker(
             "compare", {**compare_payload, "gx_root": str(gx_root), "repeats": SPLIT_REPEATS}
         )
         print(f"split comparison: {compare['wall_seconds']:.1f}s wall", flush=True)
     finally:
         stack.stop()
-    return {"sizes": sizes, "seeded": seeded, "runs": runs, "compare": compare}
+    return {
+        "sizes": sizes,
+        "seeded": seeded,
+        "runs": runs,
+        "floors": floors,
+        "dlt": dlt,
+        "rest": rest,
+        "compare": compare,
+    }
 
 
 # --------------------------------------------------------------------------- tables
@@ -298,6 +406,77 @@ def split_table(compare: dict[str, Any]) -> tuple[list[str], list[str]]:
     return table(header, body), lines
 
 
+def floor_rows(result: dict[str, Any], rows: int) -> tuple[list[str], list[str]]:
+    """Our steps against the hardware floors and dlt, one table, and the target verdicts."""
+    run, floors, dlt = result["runs"][rows], result["floors"], result["dlt"]
+    step = {s["name"]: s["seconds"] for s in run["stages"]}
+    ours = sum(step.values())
+    pyarrow_floor, duckdb_floor = statistics.median(floors["pyarrow"]), statistics.median(floors["duckdb"])
+    reps = f"median of {run['repeats']}"
+    body = [
+        ["our extract_and_land", step["extract_and_land"], reps],
+        ["pyarrow floor: GET inbound Parquet, decode, encode, PUT", pyarrow_floor, reps],
+        ["our load_to_staging", step["load_to_staging"], reps],
+        ["DuckDB floor: GET landed parts, CTAS read_parquet", duckdb_floor, reps],
+        ["our five steps together", ours, reps],
+    ]
+    if "arrow" in dlt:
+        body.append(
+            [f"dlt {dlt['version']}, Arrow items, merge into DuckDB", statistics.median(dlt["arrow"]), reps]
+        )
+        body.append(
+            [f"dlt {dlt['version']}, dict items, merge into DuckDB", statistics.median(dlt["dicts"]), "1 run"]
+        )
+    lines = table(
+        ["candidate", "seconds", "rows/s", "timing"],
+        [[name, f"{sec:.2f}", rate(rows, sec), timing] for name, sec, timing in body],
+    )
+    extract_ratio = step["extract_and_land"] / pyarrow_floor
+    load_ratio = step["load_to_staging"] / duckdb_floor
+    verdicts = [
+        f"extract_and_land / pyarrow floor = {extract_ratio:.2f} (target <= {FLOOR_TARGET}): "
+        f"{verdict(extract_ratio <= FLOOR_TARGET)}",
+        f"load_to_staging / DuckDB floor = {load_ratio:.2f} (target <= {FLOOR_TARGET}): "
+        f"{verdict(load_ratio <= FLOOR_TARGET)}",
+    ]
+    if "arrow" in dlt:
+        speedup = statistics.median(dlt["arrow"]) / ours
+        verdicts.append(
+            f"dlt Arrow merge / our five steps = {speedup:.2f} (target >= {DLT_TARGET}): "
+            f"{verdict(speedup >= DLT_TARGET)}; dlt dict merge / ours = {statistics.median(dlt['dicts']) / ours:.2f}"
+        )
+        verdicts.append(
+            f"dlt: {dlt['note']}; it merged {dlt['rows']:,} rows (rows without a key dropped first)"
+        )
+    else:
+        verdicts.append(f"dlt: not measured ({dlt['note']})")
+    return lines, verdicts
+
+
+def rest_lines(rest: dict[str, Any]) -> list[str]:
+    plain, ours = statistics.median(rest["plain"]), statistics.median(rest["ours"])
+    rows = rest["rows"]
+    reps = f"median of {len(rest['ours'])}"
+    ratio = ours / plain
+    return [
+        *table(
+            ["candidate", "seconds", "rows/s", "timing"],
+            [
+                ["plain requests loop (GET, decode JSON)", f"{plain:.2f}", rate(rows, plain), reps],
+                [
+                    "our extract_and_land (pages to landed Parquet, PII hashed)",
+                    f"{ours:.2f}",
+                    rate(rows, ours),
+                    reps,
+                ],
+            ],
+        ),
+        "",
+        f"ours / plain loop = {ratio:.2f} at page size {REST_PAGE_SIZE:,}, {rest['requests']:,} requests "
+        f"(target <= {REST_TARGET}): {verdict(ratio <= REST_TARGET)}",
+    ]
+
+
 def diff_lines(compare: dict[str, Any]) -> list[str]:
     rows = compare["rows"]
     out = []
@@ -335,6 +514,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], env: list[str]) -> 
     runs, sizes, compare = result["runs"], result["sizes"], result["compare"]
     main_run = runs[args.rows]
     split_lines, split_verdicts = split_table(compare)
+    floor_table, floor_verdicts = floor_rows(result, args.rows)
     parts = [
         "# Throughput benchmark",
         "",
@@ -345,7 +525,18 @@ def report(args: argparse.Namespace, result: dict[str, Any], env: list[str]) -> 
         *stage_table(main_run),
         "",
         f"Setup before the timed steps (imports, GX context): {main_run['setup']['seconds']:.1f}s. "
-        f"Inbound data: {result['seeded'][args.rows]['parts']} Parquet parts of up to {worker.PART_ROWS:,} rows.",
+        f"Inbound data: {result['seeded'][args.rows]['parts']} Parquet parts of up to {worker.PART_ROWS:,} rows. "
+        f"Step times: median of {main_run['repeats']} fresh processes.",
+        "",
+        f"## Against the hardware floors and dlt at {args.rows:,} rows",
+        "",
+        *floor_table,
+        "",
+        *floor_verdicts,
+        "",
+        f"## A REST source against a plain requests loop ({result['rest']['rows']:,} rows from the fake API)",
+        "",
+        *rest_lines(result["rest"]),
         "",
         "## Peak RSS of the whole pipeline (fresh process per size, VmHWM reset before each step)",
         "",
@@ -380,11 +571,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the stage and split figures")
     parser.add_argument("--rss-rows", default="1000000,5000000", help="comma-separated sizes for peak RSS")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows, no large RSS run")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs per candidate (the median counts)")
+    parser.add_argument(
+        "--rest-days", type=int, default=400, help="days of the fake API's deals (~300 rows/day)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_ROWS:,} rows, no large RSS run, 1 repeat"
+    )
     args = parser.parse_args(argv)
     args.rss_rows = [int(x) for x in args.rss_rows.split(",") if x.strip()]
     if args.quick:
-        args.rows, args.rss_rows = QUICK_ROWS, [QUICK_ROWS]
+        args.rows, args.rss_rows, args.repeats, args.rest_days = QUICK_ROWS, [QUICK_ROWS], 1, 10
     return args
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import math
 import threading
@@ -249,6 +250,11 @@ class FakeSourceApi:
             for resource in self.resources
             for tenant in self.tenants
         }
+        # The index: rows are sorted by key, so a window is two bisections; most rows arrived long ago.
+        self._keys = {pair: [row.key for row in rows] for pair, rows in self._rows.items()}
+        self._last_arrival = {
+            pair: max((row.arrived_at for row in rows), default=None) for pair, rows in self._rows.items()
+        }
         self._data_start = seed.day_start(days[0])
         self._data_end = seed.day_start(days[-1]) + timedelta(days=1)
         self._initial_rate_limit = rate_limit
@@ -379,17 +385,24 @@ class FakeSourceApi:
     ) -> list[StoredRow]:
         rows = self._rows[(resource, tenant)]
         extra = self._late_fault_rows(resource, tenant, request, faults)
-        if extra:
-            rows = sorted(rows + extra, key=lambda row: row.key)
         now = self.now()
         since, before = request.updated_since, request.updated_before
-        return [
-            row
-            for row in rows
-            if row.arrived_at <= now
-            and (since is None or row.updated_at >= since)
-            and (before is None or row.updated_at < before)
-        ]
+        if extra:
+            rows = sorted(rows + extra, key=lambda row: row.key)
+            return [
+                row
+                for row in rows
+                if row.arrived_at <= now
+                and (since is None or row.updated_at >= since)
+                and (before is None or row.updated_at < before)
+            ]
+        keys = self._keys[(resource, tenant)]
+        low = 0 if since is None else bisect.bisect_left(keys, (since,))
+        high = len(rows) if before is None else bisect.bisect_left(keys, (before,))
+        last = self._last_arrival[(resource, tenant)]
+        if last is not None and last <= now:
+            return rows[low:high]
+        return [row for row in rows[low:high] if row.arrived_at <= now]
 
     def _late_fault_rows(
         self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]
@@ -478,14 +491,14 @@ def _json_body(body: bytes | None) -> Any:
 def _select_page(rows: list[StoredRow], request: ListRequest) -> Page:
     if request.style == "page":
         start = (request.page - 1) * request.page_size
-        remaining = rows[start:]
     elif request.cursor:
         after = (request.cursor.updated_at, request.cursor.pk, request.cursor.seq)
-        remaining = [row for row in rows if row.key > after]
+        start = bisect.bisect_right(rows, after, key=lambda row: row.key)
     else:
-        remaining = rows
-    following = remaining[request.page_size] if len(remaining) > request.page_size else None
-    return Page(remaining[: request.page_size], following)
+        start = 0
+    window = rows[start : start + request.page_size + 1]
+    following = window[request.page_size] if len(window) > request.page_size else None
+    return Page(window[: request.page_size], following)
 
 
 def _stored_rows(resource: str, tenant: str, days: list[date]) -> list[StoredRow]:

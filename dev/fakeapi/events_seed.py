@@ -38,7 +38,7 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _event(rng: random.Random, tenant: str, request_id: str, moment: datetime) -> dict[str, Any]:
+def make_event(rng: random.Random, tenant: str, request_id: str, moment: datetime) -> dict[str, Any]:
     return {
         "tenantId": tenant,
         "requestId": request_id,
@@ -62,7 +62,7 @@ def good_events(tenant: str, day: date | str) -> list[dict[str, Any]]:
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     stamp = day.strftime("%Y%m%d")
     return [
-        _event(rng, tenant, f"R-{stamp}-{n:04d}", start + timedelta(minutes=5 + n * 23 % (23 * 60)))
+        make_event(rng, tenant, f"R-{stamp}-{n:04d}", start + timedelta(minutes=5 + n * 23 % (23 * 60)))
         for n in range(1, GOOD[tenant] + 1)
     ]
 
@@ -70,7 +70,7 @@ def good_events(tenant: str, day: date | str) -> list[dict[str, Any]]:
 def _broken(kind: str, tenant: str, day: date) -> bytes:
     rng = random.Random(f"salestalk-events/broken/{kind}/{tenant}/{day.isoformat()}")
     start = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    event = _event(rng, tenant, f"X-{day.strftime('%Y%m%d')}-{kind}", start)
+    event = make_event(rng, tenant, f"X-{day.strftime('%Y%m%d')}-{kind}", start)
     if kind == "string_confidence":
         event["confidence"]["overall"] = "0.9"
     elif kind == "nan_confidence":
@@ -112,9 +112,11 @@ def classification_event_lines(tenant: str, day: date | str) -> list[bytes]:
     end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     rng = random.Random(f"salestalk-events/skew/{tenant}/{day.isoformat()}")
     lines.append(
-        _line(_event(rng, tenant, f"R-{day.strftime('%Y%m%d')}-skew-ok", end + timedelta(minutes=2)))
+        _line(make_event(rng, tenant, f"R-{day.strftime('%Y%m%d')}-skew-ok", end + timedelta(minutes=2)))
     )
-    lines.append(_line(_event(rng, tenant, f"R-{day.strftime('%Y%m%d')}-skew-bad", end + timedelta(hours=2))))
+    lines.append(
+        _line(make_event(rng, tenant, f"R-{day.strftime('%Y%m%d')}-skew-bad", end + timedelta(hours=2)))
+    )
     lines += [_broken(kind, tenant, day) for kind in BROKEN_KINDS]
     return lines
 

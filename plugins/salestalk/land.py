@@ -1,7 +1,8 @@
 """Land raw records to S3 as Parquet parts, streamed in chunks, with a manifest written last.
 
 Raw Parquet keeps every configured column as text as received (PII already hashed or dropped by the
-screen), so no source value can fail landing. Unknown fields go to ``_extra_json`` and absent ones to
+screen); :mod:`salestalk.rawtext` makes the text a column at a time and rejects, rather than fails on,
+a value that cannot be loaded, so no source value can fail landing. Unknown fields go to ``_extra_json`` and absent ones to
 ``_absent`` for drift checks; verdicts reached before landing (PII format, contract, clock skew) go to
 ``_rejections`` and quarantine the row downstream.
 """
@@ -12,8 +13,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from salestalk.batch import Batch
+    from salestalk.rawtext import TextChunk
     from salestalk.storage.tenant_s3 import TenantS3
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -30,6 +32,13 @@ MANIFEST_PREFIX = "_manifest-"
 RAW_META_COLUMNS = ("_record_num", "_extra_json", "_absent", "_rejections")
 REJECTION_SEPARATOR = "\x1f"
 MAX_REJECTIONS = 16
+# Text columns of mostly distinct values: dictionaries and statistics cost more than they save here.
+PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "use_dictionary": False,
+    "write_statistics": ["_record_num"],
+}
 
 
 @dataclass
@@ -55,59 +64,20 @@ class Manifest:
         return cls(**json.loads(body))
 
 
-def as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return float.__repr__(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def raw_table(
-    records: list[dict[str, Any]],
-    columns: list[str],
-    first_record_num: int,
-    rejections: list[list[str]] | None = None,
-):
+def rejections_column(rejections: dict[int, list[str]], rows: int):
+    """``_rejections``: each rejected row's reasons joined, at most MAX_REJECTIONS so every warehouse can split
+    them back the same way; NULL for the rest."""
     import pyarrow as pa
 
-    known = set(columns)
-    data: dict[str, list] = {c: [] for c in columns}
-    extras: list[str | None] = []
-    absent: list[str | None] = []
-    rejections = rejections or [[] for _ in records]
-    for record in records:
-        for column in columns:
-            data[column].append(as_text(record.get(column)))
-        unknown = {k: v for k, v in record.items() if k not in known}
-        extras.append(json.dumps(unknown, sort_keys=True, default=str) if unknown else None)
-        missing = [c for c in columns if c not in record]
-        absent.append(",".join(missing) if missing else None)
-    arrays = {
-        "_record_num": pa.array(range(first_record_num, first_record_num + len(records)), pa.int64()),
-        **{c: pa.array(v, pa.string()) for c, v in data.items()},
-        "_extra_json": pa.array(extras, pa.string()),
-        "_absent": pa.array(absent, pa.string()),
-        "_rejections": pa.array([_joined(r) for r in rejections], pa.string()),
-    }
-    return pa.table(arrays)
+    if not rejections:
+        return pa.nulls(rows, pa.string())
+    return pa.array([_joined(rejections[n]) if n in rejections else None for n in range(rows)], pa.string())
 
 
-def _joined(rejections: list[str]) -> str | None:
-    """At most MAX_REJECTIONS reasons per row, so every warehouse can split them back the same way."""
+def _joined(rejections: list[str]) -> str:
     if len(rejections) > MAX_REJECTIONS:
         rejections = [*rejections[: MAX_REJECTIONS - 1], "more_rejections"]
-    return REJECTION_SEPARATOR.join(rejections) if rejections else None
+    return REJECTION_SEPARATOR.join(rejections)
 
 
 def raw_prefix_segments(batch: Batch) -> tuple[str, ...]:
@@ -125,7 +95,23 @@ def manifest_keys(s3: TenantS3, batch: Batch) -> list[str]:
 
 
 def land_records(
-    pages: Iterable[list[Any]],
+    pages: Iterable[list[dict[str, Any]]],
+    s3: TenantS3,
+    batch: Batch,
+    columns: list[str],
+    cursor_column: str,
+    window: tuple[dt.datetime, dt.datetime],
+    **options: Any,
+) -> Manifest:
+    """:func:`land_chunks` for pages of JSON-like records."""
+    from salestalk.rawtext import records_chunk
+
+    chunks = (records_chunk(page, columns) for page in pages)
+    return land_chunks(chunks, s3, batch, columns, cursor_column, window, **options)
+
+
+def land_chunks(
+    chunks: Iterable[TextChunk],
     s3: TenantS3,
     batch: Batch,
     columns: list[str],
@@ -134,16 +120,18 @@ def land_records(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     now: dt.datetime | None = None,
-    screen: Callable[[Any], tuple[dict[str, Any], list[str]]] | None = None,
+    screen: Callable[[TextChunk], TextChunk] | None = None,
 ) -> Manifest:
-    """Write pages as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one chunk.
+    """Write text chunks as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one part.
 
-    ``screen`` turns each item of a page into the record to land and its pre-landing rejections.
+    ``screen`` (the PII screen) rewrites each chunk before it is buffered.
 
     Keys carry the content digest, so every write is create-once: a rerun with the same data writes
     nothing new, and one with different data adds new objects, points a newer manifest at them and
     only then removes the old ones.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     manifest = Manifest(
@@ -154,41 +142,62 @@ def land_records(
         window_since=format_utc(window[0]),
         window_before=format_utc(window[1]),
     )
-    pending: list[dict[str, Any]] = []
-    pending_rejections: list[list[str]] = []
+    pending: list[pa.Table] = []
+    landed_columns = [*columns, "_extra_json", "_absent", "_rejections"]
+    in_flight: list[Future] = []
 
-    def flush() -> None:
-        if not pending:
-            return
-        table = raw_table(pending, columns, manifest.rows, pending_rejections)
+    def write_part(table: pa.Table) -> None:
+        rows = table.num_rows
+        table = table.add_column(
+            0, "_record_num", pa.array(range(manifest.rows, manifest.rows + rows), pa.int64())
+        )
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, **PARQUET_OPTIONS)
         body = sink.getvalue()
         digest = hashlib.sha256(body).hexdigest()
         key = s3.key(*raw_prefix_segments(batch), f"part-{len(manifest.parts):05d}-{digest[:16]}.parquet")
         checksum = s3.put_bytes(key, body, data_class="raw")
-        manifest.parts.append({"key": key, "rows": len(pending), "sha256": checksum})
-        manifest.rows += len(pending)
-        pending.clear()
-        pending_rejections.clear()
+        manifest.parts.append({"key": key, "rows": rows, "sha256": checksum})
+        manifest.rows += rows
 
-    for page in pages:
-        for item in page:
-            record, rejections = screen(item) if screen else (item, [])
-            if rejections:
-                manifest.rejected += 1
-            for name in record:
-                manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + 1
-            cursor_value = as_text(record.get(cursor_column))
-            if isinstance(cursor_value, str) and (
-                manifest.max_cursor is None or cursor_value > manifest.max_cursor
-            ):
-                manifest.max_cursor = cursor_value
-            pending.append(record)
-            pending_rejections.append(rejections)
-            if len(pending) >= chunk_rows:
-                flush()
-    flush()
+    def flush(writer: ThreadPoolExecutor, final: bool) -> None:
+        """Hand full parts to the writer thread, which encodes and PUTs one while the next is read."""
+        if not pending:
+            return
+        table = pa.concat_tables(pending)
+        pending.clear()
+        start = 0
+        while table.num_rows - start >= chunk_rows or final and start < table.num_rows:
+            if in_flight:
+                in_flight.pop().result()
+            in_flight.append(writer.submit(write_part, table.slice(start, chunk_rows)))
+            start += chunk_rows
+        if start < table.num_rows:
+            pending.append(table.slice(start))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land-writer") as writer:
+        try:
+            for chunk in chunks:
+                if screen is not None:
+                    chunk = screen(chunk)
+                if not chunk.num_rows:
+                    continue
+                manifest.rejected += len(chunk.rejections)
+                for name, count in chunk.observed.items():
+                    manifest.observed_columns[name] = manifest.observed_columns.get(name, 0) + count
+                cursor_value = pc.max(chunk.table[cursor_column]).as_py()
+                if cursor_value is not None and (
+                    manifest.max_cursor is None or cursor_value > manifest.max_cursor
+                ):
+                    manifest.max_cursor = cursor_value
+                rejections = rejections_column(chunk.rejections, chunk.num_rows)
+                pending.append(chunk.table.append_column("_rejections", rejections).select(landed_columns))
+                if sum(t.num_rows for t in pending) >= chunk_rows:
+                    flush(writer, final=False)
+            flush(writer, final=True)
+        finally:
+            for future in in_flight:
+                future.result()
 
     previous = read_manifest(s3, batch)
     if (

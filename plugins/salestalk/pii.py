@@ -17,12 +17,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from salestalk.rawtext import map_column, reject_rows
 from salestalk.tenancy import validate_tenant_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from salestalk.quality.suite import Suite
+    from salestalk.rawtext import TextChunk
 
 PII_KEY_ENV = "SALESTALK_PII_HMAC_KEY"
 HASH_PREFIX = "h1:"
@@ -73,25 +75,44 @@ class PreLandingRule:
 
 @dataclass(frozen=True)
 class PiiScreen:
-    """Replaces a tenant's PII values before landing and returns the pre-landing verdicts."""
+    """Replaces a tenant's PII values before landing and rejects rows whose clear value breaks a rule."""
 
     actions: Mapping[str, str]
     rules: tuple[PreLandingRule, ...]
     key: bytes | None
 
-    def __call__(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    def __call__(self, chunk: TextChunk) -> TextChunk:
+        """The chunk with PII columns hashed or dropped, a column at a time, after the clear-value rules."""
+        import pyarrow as pa
+
         if not self.actions:
-            return record, []
-        reasons = [r.reason for r in self.rules if r.fails(record.get(r.column))]
-        screened = dict(record)
+            return chunk
+        table = chunk.table
+        for rule in self.rules:
+            if rule.column in table.column_names:
+                failing = [n for n, v in enumerate(table[rule.column].to_pylist()) if rule.fails(v)]
+                reject_rows(chunk.rejections, failing, rule.reason)
         for column, action in self.actions.items():
-            if column not in screened:
+            if column not in table.column_names:
                 continue
             if action == "drop":
-                screened[column] = None
+                index = table.schema.get_field_index(column)
+                table = table.set_column(index, column, pa.nulls(table.num_rows, pa.string()))
             else:
-                screened[column] = hash_value(self.key, screened[column])
-        return screened, reasons
+                table = map_column(table, column, self.hasher())
+        chunk.table = table
+        return chunk
+
+    def hasher(self):
+        """``hash_value`` for this tenant's key, with the keyed HMAC state computed once."""
+        state = hmac.new(self.key, digestmod=hashlib.sha256)
+
+        def hashed(text: str) -> str:
+            h = state.copy()
+            h.update(text.encode("utf-8", "surrogatepass"))
+            return HASH_PREFIX + h.hexdigest()
+
+        return hashed
 
 
 def pre_landing_rules(suite: Suite, actions: Mapping[str, str]) -> tuple[PreLandingRule, ...]:

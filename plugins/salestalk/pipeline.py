@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
 from salestalk.config.models import EventsExtract, RestApiExtract, S3FilesExtract
-from salestalk.land import land_records, read_manifest
+from salestalk.land import land_chunks, read_manifest
 from salestalk.names import (
     AUDIT,
     CURATED,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from salestalk.batch import Batch
     from salestalk.config.models import SourceConfig
+    from salestalk.rawtext import TextChunk
     from salestalk.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,18 @@ def extract_window(
 
 
 class RejectionTally:
-    """Wraps a screen and counts the rows it rejects, per reason."""
+    """Wraps the PII screen and counts the landed rows' rejections, per reason."""
 
     def __init__(self, screen: Any) -> None:
         self.screen = screen
         self.reasons: dict[str, int] = {}
 
-    def __call__(self, item: Any) -> tuple[dict[str, Any], list[str]]:
-        record, reasons = self.screen(item)
-        for reason in reasons:
-            self.reasons[reason] = self.reasons.get(reason, 0) + 1
-        return record, reasons
+    def __call__(self, chunk: TextChunk) -> TextChunk:
+        chunk = self.screen(chunk)
+        for reasons in chunk.rejections.values():
+            for reason in reasons:
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        return chunk
 
     @property
     def tenant_mismatches(self) -> int:
@@ -140,10 +142,10 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
     extract = source.extract
     previous = read_manifest(s3, batch)
     stats: dict[str, Any] = {}
-    pii = _pii_screen(source, batch.tenant)
-    tally = RejectionTally(pii)
+    tally = RejectionTally(_pii_screen(source, batch.tenant))
     if isinstance(extract, RestApiExtract):
         from salestalk.extract.rest import RestExtractor, RestSpec
+        from salestalk.rawtext import records_chunk
 
         if previous is not None:
             window = (parse_utc(previous.window_since), parse_utc(previous.window_before))
@@ -160,9 +162,9 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             max_attempts=extract.max_attempts,
         )
         extractor = RestExtractor(services.http_session, spec)
-        pages = extractor.pages(batch.tenant, *window)
-        manifest = land_records(
-            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        chunks = (records_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
+        manifest = land_chunks(
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
         stats = {
             "requests": extractor.stats.requests,
@@ -171,31 +173,28 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             "repeated_pages": extractor.stats.repeated_pages,
         }
     elif isinstance(extract, S3FilesExtract):
-        from salestalk.extract.s3_files import file_pages
+        from salestalk.extract.s3_files import file_chunks
 
         window = (batch.interval_start, batch.interval_end)
-        pages = file_pages(s3, extract.prefix_pattern, batch.ds, extract.format)
-        manifest = land_records(
-            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        chunks = file_chunks(s3, extract.prefix_pattern, batch.ds, extract.format, columns)
+        manifest = land_chunks(
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
     elif isinstance(extract, EventsExtract):
-        from salestalk.extract.events import EventScreen, event_lines
+        from salestalk.extract.events import EventScreen, event_chunks
 
         window = (batch.interval_start, batch.interval_end)
-        tally = RejectionTally(
-            EventScreen(
-                contract=extract.contract,
-                version=extract.version,
-                fields=extract.fields,
-                tenant=batch.tenant,
-                time_column=source.table_schema.cursor_column,
-                not_after=batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes),
-                pii=pii,
-            )
+        screen = EventScreen(
+            contract=extract.contract,
+            version=extract.version,
+            fields=extract.fields,
+            tenant=batch.tenant,
+            time_column=source.table_schema.cursor_column,
+            not_after=batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes),
         )
-        pages = event_lines(s3, extract.prefix_pattern, batch.ds)
-        manifest = land_records(
-            pages, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+        chunks = event_chunks(s3, extract.prefix_pattern, batch.ds, screen, columns)
+        manifest = land_chunks(
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
     else:  # pragma: no cover - the config model admits no other kind
         raise TypeError(f"unsupported extract kind {extract!r}")
@@ -274,16 +273,26 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
 
 
 def _verdict_rows_sql(d: Any, source: SourceConfig, rules: list[Any]) -> str:
-    """One row per failing row and reason: primary key null, cursor null, cast failures and pre-landing
-    rejections in order, then the suite's row rules in suite order."""
+    """One row per failing row and reason: primary key null, cursor null, a blank text key, cast failures and
+    pre-landing rejections in order, then the suite's row rules in suite order."""
     i = d.ident
     schema = source.table_schema
     rows = i(tables.BATCH_ROWS)
-    pk_null = " OR ".join(f"{i(c)} IS NULL" for c in schema.primary_key)
     flatten = d.flatten.format(array=f"b.{i('_cast_failures')}")
     parts = [
-        f"SELECT {i('_record_num')} AS rn, 0 AS pos, 'primary_key_null' AS reason FROM {rows} WHERE {pk_null}",
-        f"SELECT {i('_record_num')}, 1, 'cursor_null' FROM {rows} WHERE {i(schema.cursor_column)} IS NULL",
+        *(
+            f"SELECT {i('_record_num')} AS rn, 0 AS pos, 'primary_key_null({c})' AS reason FROM {rows} "
+            f"WHERE {i(c)} IS NULL"
+            for c in schema.primary_key
+        ),
+        f"SELECT {i('_record_num')}, 1, 'cursor_null({schema.cursor_column})' FROM {rows} "
+        f"WHERE {i(schema.cursor_column)} IS NULL",
+        *(
+            f"SELECT {i('_record_num')}, 2, 'primary_key_blank({c})' FROM {rows} "
+            f"WHERE {d.full_match.format(value=i(c), pattern='[[:space:]]*')}"
+            for c in schema.primary_key
+            if tables.source_columns(source)[c] == "string"
+        ),
         f"SELECT b.{i('_record_num')}, 100 + {d.flatten_pos}, {d.flatten_value} FROM {rows} b, {flatten}",
         *(
             f"SELECT {i('_record_num')}, {1000 + r.index}, CAST(? AS VARCHAR) FROM {rows} WHERE {r.condition}"
@@ -417,10 +426,13 @@ def _describe_check(check: Any) -> str:
 
 
 def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
-    """Copy the batch's failing rows, with their reasons, to ``quarantine.<source>`` and to S3."""
+    """Copy the batch's failing rows, with their reasons and the record as landed, to ``quarantine.<source>``
+    and to S3. Only these rows get a ``_raw_record``, built from the landed parts."""
     import pyarrow as pa
 
-    with services.warehouse.connect(tag=_tag(batch, QUARANTINE)) as s:
+    s3 = services.tenant_s3(batch.tenant)
+    wh = services.warehouse
+    with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
         d = s.dialect
         i = d.ident
         tables.ensure_tables(s, source)
@@ -431,16 +443,34 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
         staged = [i(c) for c in tables.staging_columns(source)]
         reasons = d.ordered_array_agg.format(value=f"bv.{i('_reason')}", order=f"bv.{i('_reason_pos')}")
         where, params = tables.batch_filter(d, batch)
-        s.execute("BEGIN")
-        s.execute(f"DELETE FROM {quarantine_table} WHERE {where}", params)
-        s.execute(
-            f"INSERT INTO {quarantine_table} ({', '.join(staged)}, {i('_reasons')}, {i('_quarantined_run_id')}) "
-            f"SELECT {', '.join('b.' + c for c in staged)}, r.reasons, p.{i('run_id')} "
-            f"FROM {i(tables.BATCH_ROWS)} b JOIN (SELECT bv.{i('_record_num')} AS rn, {reasons} AS reasons "
-            f"FROM ({_batch_verdicts(d, source)}) bv GROUP BY bv.{i('_record_num')}) r "
-            f"ON r.rn = b.{i('_record_num')} CROSS JOIN {i(tables.BATCH_PARAMS)} p"
+        failing = int(s.fetchall(f"SELECT COUNT(*) FROM ({_batch_verdicts(d, source)}) fv")[0][0])
+        manifest = read_manifest(s3, batch) if failing else None
+        if failing and manifest is None:
+            raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
+        raw = (
+            wh.stage_parts(
+                s, source, uuid.uuid4().hex, [p["key"] for p in manifest.parts], checked_reader(s3, manifest)
+            )
+            if manifest
+            else None
         )
-        s.execute("COMMIT")
+        try:
+            s.execute("BEGIN")
+            s.execute(f"DELETE FROM {quarantine_table} WHERE {where}", params)
+            if raw is not None:
+                s.execute(
+                    f"INSERT INTO {quarantine_table} ({', '.join(staged)}, {i('_raw_record')}, {i('_reasons')}, "
+                    f"{i('_quarantined_run_id')}) SELECT {', '.join('b.' + c for c in staged)}, "
+                    f"{tables.raw_record_expression(d, source)}, q.reasons, p.{i('run_id')} "
+                    f"FROM {i(tables.BATCH_ROWS)} b JOIN (SELECT bv.{i('_record_num')} AS rn, {reasons} AS reasons "
+                    f"FROM ({_batch_verdicts(d, source)}) bv GROUP BY bv.{i('_record_num')}) q "
+                    f"ON q.rn = b.{i('_record_num')} JOIN {raw} r ON r.{i('_record_num')} = b.{i('_record_num')} "
+                    f"CROSS JOIN {i(tables.BATCH_PARAMS)} p"
+                )
+            s.execute("COMMIT")
+        finally:
+            if raw is not None:
+                wh.drop_staged(s, raw)
         fetched = s.fetchall(
             f"SELECT {i('_record_num')}, {i('_raw_record')}, {i('_reasons')} FROM {quarantine_table} "
             f"WHERE {where} ORDER BY {i('_record_num')}",
@@ -453,7 +483,7 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
                 "_reasons": pa.array([d.as_list(r[2]) for r in fetched], pa.list_(pa.string())),
             }
         )
-        key = _write_quarantine_object(services.tenant_s3(batch.tenant), batch, rows)
+        key = _write_quarantine_object(s3, batch, rows)
         result = {"quarantined": rows.num_rows, "quarantine_key": key}
         tables.record_result(s, batch, QUARANTINE, result)
     log.info("%s %s: %s", QUARANTINE, batch.describe(), result)
@@ -481,8 +511,10 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
         newest = i(tables.BATCH_NEWEST)
         pk = [i(c) for c in schema.primary_key]
         cursor = i(schema.cursor_column)
+        kept = [i(c) for c in (*schema.column_names, *tables.CURATED_META)]
         s.execute(
-            f"CREATE OR REPLACE TEMPORARY TABLE {newest} AS SELECT b.*, p.{i('run_id')} AS "
+            f"CREATE OR REPLACE TEMPORARY TABLE {newest} AS SELECT {', '.join('b.' + c for c in kept)}, "
+            f"p.{i('run_id')} AS "
             f"{i('_published_run_id')} FROM {i(tables.BATCH_ROWS)} b CROSS JOIN {i(tables.BATCH_PARAMS)} p "
             f"WHERE NOT EXISTS (SELECT 1 FROM {d.table(AUDIT, verdicts_table(source.name))} v "
             f"WHERE v.{i('_tenant_id')} = b.{i('_tenant_id')} AND v.{i('_interval_start')} = "

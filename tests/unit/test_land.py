@@ -9,7 +9,8 @@ import pytest
 
 from dev.embedded import ensure_bucket
 from salestalk.batch import Batch
-from salestalk.land import as_text, iter_raw_parts, land_records, raw_table, read_manifest
+from salestalk.land import iter_raw_parts, land_records, read_manifest
+from salestalk.rawtext import records_chunk, values_text
 from salestalk.storage.tenant_s3 import ObjectConflict, TenantS3
 from tests.support.moto import kms_key
 
@@ -44,15 +45,45 @@ def records(n: int) -> list[dict]:
         (3, "3"),
         (2.5, "2.5"),
         (1e20, "1e+20"),
-        (float("nan"), "nan"),
         ({"b": 1}, '{"b": 1}'),
         (dt.date(2026, 11, 1), "2026-11-01"),
         (dt.datetime(2026, 11, 1, 13, 5, tzinfo=dt.UTC), "2026-11-01T13:05:00+00:00"),
         (Decimal("12.50"), "12.50"),
+        (2**70, str(2**70)),
     ],
 )
 def test_values_land_as_text(value, text) -> None:
-    assert as_text(value) == text
+    """Alone and next to values of other types (Arrow's path and the value-by-value path agree)."""
+    assert values_text([value], "c", {}).to_pylist() == [text]
+    assert values_text([value, "other"], "c", {}).to_pylist() == [text, "other"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), "non_finite(c)"),
+        (float("-inf"), "non_finite(c)"),
+        ("\ud83d", "invalid_text(c)"),
+        ({"nested": [1, {"x": None}]}, "not_scalar(c)"),
+        ([1, 2], "not_scalar(c)"),
+        ("x" * (2**20 + 1), "too_long(c)"),
+    ],
+)
+def test_a_value_that_cannot_load_as_it_came_is_rejected_by_column_and_its_neighbours_land(
+    value, reason
+) -> None:
+    for values in ([value], ["fine", value, "fine"]):
+        rejections: dict = {}
+        text = values_text(values, "c", rejections).to_pylist()
+        row = (
+            values.index(value)
+            if not isinstance(value, float)
+            else next(n for n, v in enumerate(values) if isinstance(v, float))
+        )
+        assert rejections == {row: [reason]}
+        assert [t for n, t in enumerate(text) if n != row] == ["fine"] * (len(values) - 1)
+        assert text[row] is not None and len(text[row].encode()) <= 2**20
+        text[row].encode("utf-8")
 
 
 def test_typed_parquet_values_land(s3) -> None:
@@ -61,7 +92,8 @@ def test_typed_parquet_values_land(s3) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from salestalk.extract.s3_files import file_pages
+    from salestalk.extract.s3_files import file_chunks
+    from salestalk.land import land_chunks
 
     sink = io.BytesIO()
     typed = pa.table(
@@ -69,20 +101,20 @@ def test_typed_parquet_values_land(s3) -> None:
     )
     pq.write_table(typed, sink)
     s3.put_bytes(s3.key("inbound", "typed", "2026-11-01", "a.parquet"), sink.getvalue())
-    pages = file_pages(s3, "inbound/typed/{ds}/", "2026-11-01", "parquet")
-    manifest = land_records(pages, s3, batch("typed"), COLUMNS, "updated_at", WINDOW)
+    chunks = file_chunks(s3, "inbound/typed/{ds}/", "2026-11-01", "parquet", COLUMNS)
+    manifest = land_chunks(chunks, s3, batch("typed"), COLUMNS, "updated_at", WINDOW)
     (row,) = next(iter_raw_parts(s3, manifest)).to_pylist()
     assert (row["amount"], row["updated_at"]) == ("1.50", "2026-11-01T00:00:00+00:00")
 
 
 def test_unknown_and_absent_fields_are_kept_for_drift_checks() -> None:
-    table = raw_table(
-        [{"id": "a", "amount": 1, "updated_at": "t", "region": "emea"}, {"id": "b"}], COLUMNS, 10
+    chunk = records_chunk(
+        [{"id": "a", "amount": 1, "updated_at": "t", "region": "emea"}, {"id": "b"}], COLUMNS
     )
-    rows = table.to_pylist()
+    rows = chunk.table.to_pylist()
     assert rows[0]["_extra_json"] == '{"region": "emea"}' and rows[0]["_absent"] is None
     assert rows[1]["_absent"] == "amount,updated_at" and rows[1]["_extra_json"] is None
-    assert [r["_record_num"] for r in rows] == [10, 11]
+    assert chunk.observed == {"id": 2, "amount": 1, "updated_at": 1, "region": 1}
 
 
 def test_records_are_chunked_and_the_manifest_lists_every_part(s3) -> None:

@@ -21,7 +21,7 @@ from tests.unit.warehouse.test_snowflake_pipeline import END, RECORDS, START, _l
 # fakesnow 0.12.1's server returns a NULL TIMESTAMP_TZ as 1970-01-01 over the wire (patch mode does not),
 # so the record with a null cursor is left out here; tests/unit/warehouse covers it in patch mode.
 READER_RECORDS = [r for r in RECORDS if r["updated_at"] is not None]
-FAILING = 6  # the bad rows of READER_RECORDS
+FAILING = 7  # the bad rows of READER_RECORDS
 PUBLISHED = 22  # the newest passing version of each deal
 SEEN: dict[str, dict] = {}  # per test, what the first backend saw; the second must see the same
 

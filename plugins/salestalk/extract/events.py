@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from salestalk.contracts import parse_tenant_event
 from salestalk.extract.s3_files import PAGE_ROWS, inbound_prefix_segments
+from salestalk.rawtext import records_chunk
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
     from salestalk.contracts import ContractRegistry
+    from salestalk.rawtext import TextChunk
     from salestalk.storage.tenant_s3 import TenantS3
 
 _ABSENT = object()
@@ -78,7 +80,6 @@ class EventScreen:
     time_column: str
     not_after: dt.datetime
     registry: ContractRegistry | None = None
-    pii: Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]] | None = None
 
     def __call__(self, line: EventLine) -> tuple[dict[str, Any], list[str]]:
         event = parse_tenant_event(line.raw, self.contract, self.tenant, self.version, registry=self.registry)
@@ -91,7 +92,18 @@ class EventScreen:
         event_time = parse_event_time(record.get(self.time_column))
         if event_time is not None and event_time > self.not_after:
             reasons.append(f"clock_skew({self.time_column})")
-        if self.pii is not None:
-            record, pii_reasons = self.pii(record)
-            reasons.extend(pii_reasons)
         return record, sorted(set(reasons), key=reasons.index)
+
+
+def event_chunks(
+    s3: TenantS3, prefix_pattern: str, ds: str, screen: EventScreen, columns: list[str]
+) -> Iterator[TextChunk]:
+    """Each page of event lines as one text chunk, with the screen's reasons as rejections."""
+    for page in event_lines(s3, prefix_pattern, ds):
+        records, rejections = [], {}
+        for line in page:
+            record, reasons = screen(line)
+            if reasons:
+                rejections[len(records)] = reasons
+            records.append(record)
+        yield records_chunk(records, columns, rejections)

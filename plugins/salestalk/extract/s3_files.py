@@ -1,11 +1,18 @@
-"""Read the files a tenant drops under its inbound prefix (CSV, JSON lines or Parquet)."""
+"""Read the files a tenant drops under its inbound prefix (CSV, JSON lines or Parquet) as text chunks.
+
+No single record can stop a file: a record that breaks its format (a ragged CSV row, a JSON line that
+does not parse) lands as a ``malformed_record`` row naming its file and line, and a value that cannot
+be loaded as it came is rejected by :mod:`salestalk.rawtext`. A file that cannot be opened at all
+lands as one such row.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from typing import TYPE_CHECKING, Any
+
+from salestalk.contracts.strict_json import decode_strict
+from salestalk.rawtext import TextChunk, malformed_chunk, records_chunk, table_chunk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -13,70 +20,106 @@ if TYPE_CHECKING:
     from salestalk.storage.tenant_s3 import TenantS3
 
 PAGE_ROWS = 10_000
+PARQUET_BATCH_ROWS = 65_536
+JSON_REASONS = {"duplicate_key": "duplicate_key", "non_finite": "non_finite", "surrogate": "invalid_text"}
 
 
-class FileFormatError(ValueError):
-    """A dropped file that cannot be read in its declared format."""
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate JSON key {key!r}")
-        result[key] = value
-    return result
-
-
-def _csv_records(body: bytes) -> Iterator[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
-    for row in reader:
-        if None in row:
-            raise ValueError(f"line {reader.line_num} has more fields than the header")
-        yield {k: (v if v != "" else None) for k, v in row.items()}
-
-
-def _jsonl_records(body: bytes) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(body.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line, object_pairs_hook=_reject_duplicate_keys)
-        except ValueError as exc:
-            raise ValueError(f"line {number}: {exc}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"line {number}: a record must be a JSON object")
-        yield record
-
-
-def _parquet_records(body: bytes) -> Iterator[dict[str, Any]]:
+def _parquet_chunks(key: str, body: bytes, columns: list[str]) -> Iterator[TextChunk]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(io.BytesIO(body)).iter_batches(batch_size=PAGE_ROWS):
-        yield from batch.to_pylist()
+    try:
+        batches = pq.ParquetFile(io.BytesIO(body)).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        for batch in batches:
+            yield table_chunk(pa.Table.from_batches([batch]), columns)
+    except (pa.ArrowException, OSError) as exc:
+        yield malformed_chunk(columns, [{"_file": key, "_error": f"not readable as Parquet: {exc}"[:300]}])
 
 
-READERS = {"csv": _csv_records, "jsonl": _jsonl_records, "parquet": _parquet_records}
+def _csv_chunks(key: str, body: bytes, columns: list[str]) -> Iterator[TextChunk]:
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text = body.decode("utf-8-sig", "surrogateescape")
+    header_line = text.split("\n", 1)[0]
+    header = next(csv.reader([header_line]), [])
+    if not header:
+        return
+    ragged: list[dict[str, Any]] = []
+
+    lines: list[str] = []
+
+    def skip(row: Any) -> str:
+        number = row.number
+        if number is None:  # not tracked when values may hold newlines: find the row's first line
+            lines[:] = lines or text.split("\n")
+            first = row.text.split("\n", 1)[0]
+            number = next((n for n, line in enumerate(lines, start=1) if line.rstrip("\r") == first), None)
+        fields = f"{row.actual_columns} fields, the header has {row.expected_columns}"
+        ragged.append({"_file": key, "_line": number, "_error": fields})
+        return "skip"
+
+    offset = len(b"\xef\xbb\xbf") if body.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        reader = pacsv.open_csv(
+            io.BytesIO(body[offset:]),
+            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.binary()), null_values=[""], strings_can_be_null=True
+            ),
+        )
+        for batch in reader:
+            yield table_chunk(pa.Table.from_batches([batch]), columns)
+    except pa.ArrowException as exc:
+        ragged.append({"_file": key, "_error": f"not readable as CSV: {exc}"[:300]})
+    if ragged:
+        yield malformed_chunk(columns, ragged)
+
+
+def _jsonl_chunks(key: str, body: bytes, columns: list[str]) -> Iterator[TextChunk]:
+    known = set(columns)
+    records: list[dict[str, Any]] = []
+    rejections: dict[int, list[str]] = {}
+    malformed: list[dict[str, Any]] = []
+    text = body.decode("utf-8", "surrogateescape")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        decoded = decode_strict(line.rstrip("\r"))
+        if decoded.payload is None:
+            malformed.append({"_file": key, "_line": number, "_error": decoded.violations[0].code})
+            continue
+        reasons = []
+        for violation in decoded.violations:
+            field = violation.path[2:].split(".", 1)[0].split("[", 1)[0]
+            if field in known and violation.code in JSON_REASONS:
+                reasons.append(f"{JSON_REASONS[violation.code]}({field})")
+        if reasons:
+            rejections[len(records)] = sorted(set(reasons))
+        records.append(decoded.payload)
+        if len(records) >= PAGE_ROWS:
+            yield records_chunk(records, columns, rejections)
+            records, rejections = [], {}
+    if records:
+        yield records_chunk(records, columns, rejections)
+    if malformed:
+        yield malformed_chunk(columns, malformed)
+
+
+READERS = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}
 
 
 def inbound_prefix_segments(prefix_pattern: str, ds: str) -> tuple[str, ...]:
     return tuple(s for s in prefix_pattern.format(ds=ds).split("/") if s)
 
 
-def file_pages(
-    s3: TenantS3, prefix_pattern: str, ds: str, file_format: str
-) -> Iterator[list[dict[str, Any]]]:
-    """Pages of records from every file under the interval's prefix, in key order."""
+def file_chunks(
+    s3: TenantS3, prefix_pattern: str, ds: str, file_format: str, columns: list[str]
+) -> Iterator[TextChunk]:
+    """Text chunks from every file under the interval's prefix, in key order."""
     reader = READERS[file_format]
     for key in sorted(s3.list_keys(*inbound_prefix_segments(prefix_pattern, ds))):
-        page: list[dict[str, Any]] = []
-        try:
-            for record in reader(s3.get_bytes(key)):
-                page.append(record)
-                if len(page) >= PAGE_ROWS:
-                    yield page
-                    page = []
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FileFormatError(f"s3 object {key} is not valid {file_format}: {exc}") from None
-        if page:
-            yield page
+        yield from reader(key, s3.get_bytes(key), columns)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import re
+import shutil
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from salestalk.warehouse.dialect import DUCKDB
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Sequence
-    from pathlib import Path
 
     import pandas as pd
 
@@ -81,17 +81,26 @@ class DuckDBWarehouse:
         keys: list[str],
         read: Callable[[str], bytes],
     ) -> str:
-        import pyarrow.parquet as pq
-
+        """The parts, downloaded one at a time next to the database file, as one ``read_parquet`` relation."""
         from salestalk.warehouse.tables import raw_columns
 
-        relation = DUCKDB.ident(f"raw_{load_id}")
-        session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
-        for key in keys:
-            session.con.register("raw_part", pq.read_table(io.BytesIO(read(key))))
-            session.execute(f"INSERT INTO {relation} BY NAME SELECT * FROM raw_part")
-            session.con.unregister("raw_part")
-        return relation
+        folder = self.path.parent / f".{self.path.name}.parts" / load_id
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for number, key in enumerate(keys):
+            local = folder / f"part-{number:05d}.parquet"
+            local.write_bytes(read(key))
+            files.append(local.as_posix().replace("'", "''"))
+        if not files:
+            relation = DUCKDB.ident(f"raw_{load_id}")
+            session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
+            return relation
+        listed = ", ".join(f"'{f}'" for f in files)
+        return f"read_parquet([{listed}])"
 
     def drop_staged(self, session: DuckDBSession, relation: str) -> None:
-        session.execute(f"DROP TABLE IF EXISTS {relation}")
+        if relation.startswith("read_parquet("):
+            first = relation.split("'", 2)[1].replace("''", "'")
+            shutil.rmtree(Path(first).parent, ignore_errors=True)
+        else:
+            session.execute(f"DROP TABLE IF EXISTS {relation}")

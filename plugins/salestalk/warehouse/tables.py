@@ -43,12 +43,12 @@ META_COLUMNS = {
     "_interval_start": "timestamp",
     "_interval_end": "timestamp",
     "_loaded_at": "timestamp",
-    "_raw_record": "string",
     "_extra_json": "string",
     "_cast_failures": "array",
     "_load_id": "string",
 }
 CURATED_META = ("_tenant_id", "_loaded_at", "_interval_start")
+FINITE_NUMBER = "[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,3})?"  # no NaN, no Infinity
 
 
 def _type(d: Dialect, kind: str) -> str:
@@ -78,7 +78,7 @@ def ensure_tables(s: Session, source: SourceConfig) -> None:
     for schema in SCHEMAS:
         s.execute(f"CREATE SCHEMA IF NOT EXISTS {d.ident(schema)}")
     staged = staging_columns(source)
-    quarantined = {**staged, "_reasons": "array", "_quarantined_run_id": "string"}
+    quarantined = {**staged, "_raw_record": "string", "_reasons": "array", "_quarantined_run_id": "string"}
     curated = {**source_columns(source), **{c: META_COLUMNS[c] for c in CURATED_META}}
     curated["_published_run_id"] = "string"
     verdicts = {
@@ -244,6 +244,9 @@ def cast_expression(d: Dialect, column: str, column_type: str) -> str:
     if column_type == "integer":
         digits = d.full_match.format(value=f"TRIM({raw})", pattern="[+-]?[0-9]{1,18}")
         return f"CASE WHEN {digits} THEN TRY_CAST(TRIM({raw}) AS {d.column_type('integer')}) END"
+    if column_type == "float":
+        number = d.full_match.format(value=f"TRIM({raw})", pattern=FINITE_NUMBER)
+        return f"CASE WHEN {number} THEN TRY_CAST(TRIM({raw}) AS {d.column_type('float')}) END"
     if column_type == "boolean":
         return f"CASE LOWER(TRIM({raw})) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
     return f"TRY_CAST({raw} AS {d.column_type(column_type)})"
@@ -272,7 +275,10 @@ def cast_failures_expression(d: Dialect, source: SourceConfig) -> str:
         f"NULLIF(SPLIT_PART(r.{d.ident('_rejections')}, CHR(31), {n}), '')"
         for n in range(1, MAX_REJECTIONS + 1)
     ]
-    return d.compact_array.format(items=", ".join([*failures, *rejections]))
+    landed = f"r.{d.ident('_rejections')}"
+    only_casts = d.compact_array.format(items=", ".join(failures or ["CAST(NULL AS VARCHAR)"]))
+    everything = d.compact_array.format(items=", ".join([*failures, *rejections]))
+    return f"CASE WHEN {landed} IS NULL THEN {only_casts} ELSE {everything} END"
 
 
 def insert_staging_sql(d: Dialect, source: SourceConfig, raw: str) -> str:
@@ -288,7 +294,6 @@ def insert_staging_sql(d: Dialect, source: SourceConfig, raw: str) -> str:
         p + i("interval_start"),
         p + i("interval_end"),
         p + i("loaded_at"),
-        raw_record_expression(d, source),
         f"r.{i('_extra_json')}",
         cast_failures_expression(d, source),
         p + i("load_id"),
@@ -324,11 +329,12 @@ def point_batch_at_load(s: Session, source: SourceConfig, batch: Batch) -> None:
 
 
 def select_batch_rows(s: Session, source: SourceConfig) -> None:
-    """``batch_rows``: the batch's rows of its current staging load (needs :func:`set_batch`)."""
+    """``batch_rows``: a view of the batch's rows of its current staging load (needs :func:`set_batch`).
+    A view, not a copy: each query reads only the columns it needs."""
     d = s.dialect
     i = d.ident
     s.execute(
-        f"CREATE OR REPLACE TEMPORARY TABLE {i(BATCH_ROWS)} AS SELECT st.* "
+        f"CREATE OR REPLACE TEMPORARY VIEW {i(BATCH_ROWS)} AS SELECT st.* "
         f"FROM {d.table(STAGING, source.name)} st JOIN {i(BATCH_PARAMS)} p "
         f"ON st.{i('_tenant_id')} = p.{i('tenant')} AND st.{i('_interval_start')} = p.{i('interval_start')} "
         f"JOIN {d.table(AUDIT, STAGING_LOADS)} l ON l.{i('source')} = p.{i('source')} "
