@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
 from salestalk.config.models import EventsExtract, RestApiExtract, S3FilesExtract
+from salestalk.extract import read_ahead
 from salestalk.land import land_chunks, read_manifest
 from salestalk.names import (
     AUDIT,
@@ -162,7 +163,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             max_attempts=extract.max_attempts,
         )
         extractor = RestExtractor(services.http_session, spec)
-        chunks = (records_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
+        chunks = read_ahead(records_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
         manifest = land_chunks(
             chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
@@ -176,7 +177,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         from salestalk.extract.s3_files import file_chunks
 
         window = (batch.interval_start, batch.interval_end)
-        chunks = file_chunks(s3, extract.prefix_pattern, batch.ds, extract.format, columns)
+        chunks = read_ahead(file_chunks(s3, extract.prefix_pattern, batch.ds, extract.format, columns))
         manifest = land_chunks(
             chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
@@ -192,7 +193,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             time_column=source.table_schema.cursor_column,
             not_after=batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes),
         )
-        chunks = event_chunks(s3, extract.prefix_pattern, batch.ds, screen, columns)
+        chunks = read_ahead(event_chunks(s3, extract.prefix_pattern, batch.ds, screen, columns))
         manifest = land_chunks(
             chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import time
@@ -139,26 +137,26 @@ class RestExtractor:
 
     def _numbered_pages(self, url: str, base: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
         page = 1
-        previous_fingerprint: str | None = None
+        previous: list[dict[str, Any]] | None = None
         while True:
-            suspected: list[str] = []
+            suspected: list[bool] = []
 
             def check(
                 body: dict,
                 expected: int = page,
-                suspected: list[str] = suspected,
-                previous: str | None = previous_fingerprint,
+                suspected: list[bool] = suspected,
+                previous: list[dict[str, Any]] | None = previous,
             ) -> None:
                 if body.get("page") not in (None, expected):
                     raise RepeatedPage(f"asked for page {expected}, got page {body.get('page')}")
-                fingerprint = _fingerprint(body["data"]) if body["data"] else None
-                if fingerprint and fingerprint == previous and fingerprint not in suspected:
+                # Compared as a whole page: pages that differ do so at their first record.
+                if body["data"] and body["data"] == previous and not suspected:
                     # Re-ask once: a glitch goes away, while real repeated rows come back the same.
-                    suspected.append(fingerprint)
+                    suspected.append(True)
                     raise RepeatedPage(f"page {expected} repeats page {expected - 1}")
 
             body = self._get_json(url, dict(base, page=str(page)), check)
-            previous_fingerprint = _fingerprint(body["data"]) if body["data"] else None
+            previous = body["data"] or None
             if body["data"]:
                 yield body["data"]
             if not body.get("has_more"):
@@ -218,7 +216,3 @@ class RestExtractor:
         raise ExtractError(
             f"GET {url} params={params} failed after {self.spec.max_attempts} attempts; last: {last_problem}"
         )
-
-
-def _fingerprint(records: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
