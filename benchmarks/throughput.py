@@ -159,28 +159,38 @@ def run_dlt(args: argparse.Namespace, moto_url: str, tmp: Path) -> dict[str, Any
     return result
 
 
-def run_rest(args: argparse.Namespace, moto_url: str, gx_root: Path) -> dict[str, Any]:
-    """Our REST extract and a plain requests loop, against one fake API serving ``args.rest_days`` days."""
+def run_rest(args: argparse.Namespace, moto_url: str, gx_root: Path, tmp: Path) -> dict[str, Any]:
+    """Our REST extract and a plain requests loop against one fake API serving ``args.rest_days`` days. The
+    API runs in its own process, as a real one would, apart from moto's."""
     from datetime import date, timedelta
 
-    from dev.fakeapi.app import FakeSourceApi
-    from dev.fakeapi.server import serve
-
     first = date(2026, 11, 1)
-    days = [first + timedelta(days=n) for n in range(args.rest_days)]
-    api = FakeSourceApi(rate_limit=None, days=days)
-    api.set_clock(f"{(days[-1] + timedelta(days=3)).isoformat()}T00:00:00Z")  # every row has arrived
-    with serve(api=api) as server:
+    last = first + timedelta(days=args.rest_days - 1)
+    ready = tmp / "fakeapi.url"
+    command = [
+        sys.executable, "-m", "dev.fakeapi", "--port", "0", "--rate-limit", "0", "--days", str(args.rest_days),
+        "--clock", f"{(last + timedelta(days=3)).isoformat()}T00:00:00Z", "--ready-file", str(ready),
+    ]  # fmt: skip
+    api = subprocess.Popen(command, cwd=REPO_ROOT, env=worker_env(), stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if api.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the fake API did not start")
+            time.sleep(0.1)
         payload = {
-            "api_url": server.url,
+            "api_url": ready.read_text().strip(),
             "moto_url": moto_url,
             "gx_root": str(gx_root),
             "page_size": REST_PAGE_SIZE,
             "since": f"{first.isoformat()}T00:00:00+00:00",
-            "before": f"{(days[-1] + timedelta(days=2)).isoformat()}T00:00:00+00:00",
+            "before": f"{(last + timedelta(days=2)).isoformat()}T00:00:00+00:00",
             "repeats": args.repeats,
         }
         result = run_worker("rest", payload)
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
     print(f"REST: {result['rows']:,} rows", flush=True)
     return result
 
@@ -215,7 +225,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         floors = run_worker("floors", {**floor_payload, "folder": str(tmp / "floor")})
         print(f"floors: {floors['wall_seconds']:.1f}s wall", flush=True)
         dlt = {"note": "skipped (--no-dlt)"} if args.no_dlt else run_dlt(args, stack.moto_url, tmp)
-        rest = run_rest(args, stack.moto_url, gx_root)
+        rest = run_rest(args, stack.moto_url, gx_root, tmp)
         compare_payload = {"rows": args.rows, "duckdb": runs[args.rows]["duckdb"]}
         compare = run_worker(
             "compare", {**compare_payload, "gx_root": str(gx_root), "repeats": SPLIT_REPEATS}

@@ -7,9 +7,11 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from dev.fakeapi.app import DEFAULT_RATE_LIMIT, FakeSourceApi
+from dev.fakeapi.seed import DEMO_DAYS
 from dev.fakeapi.server import LOOPBACK, serve
 
 
@@ -27,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_RATE_LIMIT,
         help="requests per second per tenant, 0 for none (default: %(default)g)",
     )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=0,
+        help="serve this many days from the first demo day (default: the demo days)",
+    )
     parser.add_argument("--clock", help="freeze the clock at this RFC 3339 time, e.g. 2026-11-02T00:05:00Z")
     parser.add_argument("--ready-file", type=Path, help="write the URL to this file once listening")
     return parser.parse_args(argv)
@@ -34,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    api = FakeSourceApi(rate_limit=args.rate_limit or None)
+    days = {"days": [DEMO_DAYS[0] + timedelta(days=n) for n in range(args.days)]} if args.days else {}
+    api = FakeSourceApi(rate_limit=args.rate_limit or None, **days)
     if args.clock:
         api.set_clock(args.clock)
     stop_requested = threading.Event()
