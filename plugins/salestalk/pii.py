@@ -104,13 +104,11 @@ class PiiScreen:
         return chunk
 
     def hasher(self):
-        """``hash_value`` for this tenant's key, with the keyed HMAC state computed once."""
-        state = hmac.new(self.key, digestmod=hashlib.sha256)
+        """``hash_value`` for this tenant's key, through OpenSSL's one-shot HMAC (no Python-level state)."""
+        key = self.key
 
         def hashed(text: str) -> str:
-            h = state.copy()
-            h.update(text.encode("utf-8", "surrogatepass"))
-            return HASH_PREFIX + h.hexdigest()
+            return HASH_PREFIX + hmac.digest(key, text.encode("utf-8", "surrogatepass"), "sha256").hex()
 
         return hashed
 

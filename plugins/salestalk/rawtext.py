@@ -210,25 +210,51 @@ def records_chunk(
     import pyarrow as pa
 
     rejections = {} if rejections is None else rejections
-    rows = len(records)
+    first = records[0].keys() if records else {}.keys()
+    if all(r.keys() == first for r in records):  # the usual page: every record has the same fields
+        return _uniform_chunk(records, columns, rejections, list(first))
     arrays = {c: values_text([r.get(c) for r in records], c, rejections) for c in columns}
     observed = {c: n for c in columns if (n := sum(1 for r in records if c in r))}
-    known_keys = sum(observed.values())
-    extras: list[str | None] | None = None
-    absent: list[str | None] | None = None
-    if sum(map(len, records)) > known_keys:
-        known = set(columns)
-        extras = []
-        for record in records:
-            unknown = {k: v for k, v in record.items() if k not in known}
-            for key in unknown:
-                observed[key] = observed.get(key, 0) + 1
-            extras.append(json_text(unknown) if unknown else None)
-    if known_keys < rows * len(columns):
-        absent = [",".join(c for c in columns if c not in r) or None for r in records]
-    arrays["_extra_json"] = pa.array(extras, pa.string()) if extras else pa.nulls(rows, pa.string())
-    arrays["_absent"] = pa.array(absent, pa.string()) if absent else pa.nulls(rows, pa.string())
+    known = set(columns)
+    extras: list[str | None] = []
+    for record in records:
+        unknown = {k: v for k, v in record.items() if k not in known}
+        for key in unknown:
+            observed[key] = observed.get(key, 0) + 1
+        extras.append(json_text(unknown) if unknown else None)
+    absent = [",".join(c for c in columns if c not in r) or None for r in records]
+    arrays["_extra_json"] = pa.array(extras, pa.string())
+    arrays["_absent"] = pa.array(absent, pa.string())
     return TextChunk(pa.table(arrays), rejections, observed)
+
+
+def _uniform_chunk(
+    records: list[Mapping[str, Any]], columns: list[str], rejections: Rejections, fields: list[str]
+) -> TextChunk:
+    import operator
+
+    import pyarrow as pa
+
+    rows = len(records)
+    present = set(fields)
+    arrays = {
+        c: values_text(list(map(operator.itemgetter(c), records)), c, rejections)
+        if c in present
+        else pa.nulls(rows, pa.string())
+        for c in columns
+    }
+    unknown = [f for f in fields if f not in set(columns)]
+    if unknown:
+        pick = operator.itemgetter(*unknown)
+        values = map(pick, records) if len(unknown) > 1 else ((v,) for v in map(pick, records))
+        arrays["_extra_json"] = pa.array(
+            [json_text(dict(zip(unknown, v, strict=True))) for v in values], pa.string()
+        )
+    else:
+        arrays["_extra_json"] = pa.nulls(rows, pa.string())
+    missing = ",".join(c for c in columns if c not in present) or None
+    arrays["_absent"] = pa.array([missing] * rows, pa.string()) if missing else pa.nulls(rows, pa.string())
+    return TextChunk(pa.table(arrays), rejections, dict.fromkeys(fields, rows))
 
 
 def map_column(table: Any, name: str, fn: Callable[[str], str | None]) -> Any:
