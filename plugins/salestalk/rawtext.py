@@ -35,11 +35,6 @@ class TextChunk:
     def num_rows(self) -> int:
         return self.table.num_rows
 
-    def reject(self, row: int, reason: str) -> None:
-        reasons = self.rejections.setdefault(row, [])
-        if reason not in reasons:
-            reasons.append(reason)
-
 
 def reject_rows(rejections: Rejections, rows: Any, reason: str) -> None:
     for row in rows:
@@ -245,11 +240,8 @@ def _uniform_chunk(
     }
     unknown = [f for f in fields if f not in set(columns)]
     if unknown:
-        pick = operator.itemgetter(*unknown)
-        values = map(pick, records) if len(unknown) > 1 else ((v,) for v in map(pick, records))
-        arrays["_extra_json"] = pa.array(
-            [json_text(dict(zip(unknown, v, strict=True))) for v in values], pa.string()
-        )
+        extras = [json_text({k: r[k] for k in unknown}) for r in records]
+        arrays["_extra_json"] = pa.array(extras, pa.string())
     else:
         arrays["_extra_json"] = pa.nulls(rows, pa.string())
     missing = ",".join(c for c in columns if c not in present) or None

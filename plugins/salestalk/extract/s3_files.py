@@ -49,14 +49,12 @@ def _csv_chunks(key: str, body: bytes, columns: list[str]) -> Iterator[TextChunk
         return
     ragged: list[dict[str, Any]] = []
 
-    lines: list[str] = []
-
     def skip(row: Any) -> str:
         number = row.number
         if number is None:  # not tracked when values may hold newlines: find the row's first line
-            lines[:] = lines or text.split("\n")
             first = row.text.split("\n", 1)[0]
-            number = next((n for n, line in enumerate(lines, start=1) if line.rstrip("\r") == first), None)
+            lines = enumerate(text.split("\n"), start=1)
+            number = next((n for n, line in lines if line.rstrip("\r") == first), None)
         fields = f"{row.actual_columns} fields, the header has {row.expected_columns}"
         ragged.append({"_file": key, "_line": number, "_error": fields})
         return "skip"

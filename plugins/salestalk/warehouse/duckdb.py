@@ -47,6 +47,7 @@ class DuckDBWarehouse:
         self.location = str(path)
         self.lock_timeout_seconds = lock_timeout_seconds
         self.memory_limit = memory_limit
+        self.staged_folders: dict[str, Path] = {}  # read_parquet relation -> its downloaded parts
 
     @contextmanager
     def connect(self, *, tag: dict[str, str] | None = None) -> Generator[DuckDBSession, None, None]:
@@ -96,11 +97,13 @@ class DuckDBWarehouse:
             session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
             return relation
         listed = ", ".join(f"'{f}'" for f in files)
-        return f"read_parquet([{listed}])"
+        relation = f"read_parquet([{listed}])"
+        self.staged_folders[relation] = folder
+        return relation
 
     def drop_staged(self, session: DuckDBSession, relation: str) -> None:
-        if relation.startswith("read_parquet("):
-            first = relation.split("'", 2)[1].replace("''", "'")
-            shutil.rmtree(Path(first).parent, ignore_errors=True)
+        folder = self.staged_folders.pop(relation, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         else:
             session.execute(f"DROP TABLE IF EXISTS {relation}")
