@@ -6,13 +6,24 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, get_parsing_context, task_group
+from airflow.sdk import (
+    DAG,
+    CronDataIntervalTimetable,
+    Param,
+    TriggerRule,
+    chain,
+    get_parsing_context,
+    task_group,
+)
 
 from salestalk.alerting import callbacks as alert_callbacks
-from salestalk.alerting.deadlines import deadline_alerts, deadline_minutes
+from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
 from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
+from salestalk.names import SELECT_TASK_ID, WATCH_TASK_ID
+from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
+from salestalk.run_params import param_specs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,9 +60,12 @@ def extract_summary(extract) -> str:
 
 def doc_md(source: SourceConfig) -> str:
     where = extract_summary(source.extract)
-    deadlines = "; ".join(
-        f"`{d.name}`: {deadline_minutes(source, d.minutes):g} min after {d.reference.replace('_', ' ')}"
-        for d in source.alerting.deadlines
+    deadlines = (
+        "; ".join(
+            f"`{d.name}`: {deadline_minutes(source, d.minutes):g} min after the run starts"
+            for d in source.alerting.deadlines
+        )
+        or "none"
     )
     alert_runbooks = ", ".join(
         f"[{t}]({runbook_url_for(runbook_for(t))})" for t in (*ALERT_TYPES, *OTHER_RUNBOOKS)
@@ -79,6 +93,11 @@ def doc_md(source: SourceConfig) -> str:
             f"| Alert runbooks | {alert_runbooks} |",
             "",
             "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
+            f"The `{SELECT_TASK_ID}` task picks the run's tenants; `{WATCH_TASK_ID}` waits in the triggerer and "
+            "pages if the run is late.",
+            "",
+            "**Rerun one tenant and one day:** Trigger DAG → pick the tenants and set *Data interval start* "
+            "(UTC, on the schedule's grid); leave it empty to process the run's own interval.",
         ]
     )
 
@@ -106,8 +125,9 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
         doc_md=doc_md(source),
         render_template_as_native_obj=False,
-        deadline=deadline_alerts(source) or None,
+        params={name: Param(spec.pop("default"), **spec) for name, spec in param_specs(source).items()},
     ) as dag:
+        select = SelectTenantsOperator(task_id=SELECT_TASK_ID, source_name=source.name)
 
         @task_group(group_id="tenant")
         def per_tenant(tenant: str) -> None:
@@ -127,7 +147,10 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         report = SourceReportOperator(
             task_id="report", source_name=source.name, trigger_rule=TriggerRule.ALL_DONE
         )
-        per_tenant.expand(tenant=list(source.tenants)) >> report
+        select >> per_tenant.expand(tenant=select.output) >> report
+        deadlines = watch_deadlines(source)
+        if deadlines:
+            DeadlineWatchOperator(task_id=WATCH_TASK_ID, source_name=source.name, deadlines=deadlines)
     dag.fileloc = fileloc
     return dag
 

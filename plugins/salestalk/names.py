@@ -12,6 +12,9 @@ VALIDATE: Final = "validate"
 QUARANTINE: Final = "quarantine"
 PUBLISH: Final = "publish"
 STEPS: Final = (EXTRACT, LOAD, VALIDATE, QUARANTINE, PUBLISH)
+# Tasks of a source run besides the steps: the one that picks its tenants, and its deadline watch.
+SELECT_TASK_ID: Final = "tenants"
+WATCH_TASK_ID: Final = "deadline"
 # The steps that record a result in the warehouse (extract records its manifest in S3).
 WAREHOUSE_STEPS: Final = (LOAD, VALIDATE, QUARANTINE, PUBLISH)
 

@@ -1,9 +1,7 @@
-"""Every source DAG has its Deadline Alerts and alert callbacks, and the deadline survives serialisation."""
+"""Every source DAG has its deadline watch, its trigger params and alert callbacks; none has an Airflow
+DeadlineAlert (apache/airflow#70368 breaks clearing tasks of runs with queued-at deadlines)."""
 
 from __future__ import annotations
-
-import datetime as dt
-import json
 
 import pytest
 
@@ -15,85 +13,75 @@ def dagbag():
     return make_dagbag()
 
 
+def _config(dag_id: str):
+    from salestalk.config.loader import load_sources
+
+    name = dag_id.removeprefix("source_")
+    return load_sources(only=name).configs[name]
+
+
 @pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
-def test_source_dag_has_deadline_and_callbacks(dagbag, dag_id: str) -> None:
-    from airflow.sdk import SyncCallback
-
+def test_source_dag_has_deadline_watch_and_callbacks(dagbag, dag_id: str) -> None:
     from salestalk.alerting import callbacks
+    from salestalk.alerting.deadlines import deadline_minutes
+    from salestalk.operators.run_control import DeadlineWatchOperator
 
-    dag = dagbag.dags[dag_id]
-    (alert,) = dag.deadline
-    assert alert.interval == dt.timedelta(minutes=15)
-    assert type(alert.reference).__name__ == "DagRunQueuedAtDeadline"
-    assert isinstance(alert.callback, SyncCallback)
-    assert alert.callback.path == "salestalk.alerting.callbacks.deadline_missed"
-    assert alert.callback.kwargs["source"] == dag_id.removeprefix("source_")
+    dag, config = dagbag.dags[dag_id], _config(dag_id)
+    assert not dag.deadline, "no Airflow DeadlineAlert: clearing a task would return HTTP 500 (#70368)"
+    watch = dag.get_task("deadline")
+    assert isinstance(watch, DeadlineWatchOperator)
+    assert watch.deadlines == [
+        {"name": d.name, "minutes": deadline_minutes(config, d.minutes)} for d in config.alerting.deadlines
+    ]
+    assert not watch.upstream_task_ids and not watch.downstream_task_ids
     for task in dag.tasks:
         assert callbacks.task_failed in task.on_failure_callback, task.task_id
         assert callbacks.task_retry in task.on_retry_callback, task.task_id
 
 
 @pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
-def test_deadline_survives_serialisation(dagbag, dag_id: str) -> None:
-    from airflow.serialization.serialized_objects import DagSerialization
-
-    text = json.dumps(DagSerialization.to_dict(dagbag.dags[dag_id]))
-    stored = json.loads(text)["dag"]["deadline"]
-    (alert,) = stored
-    assert alert["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
-    assert alert["interval"]["__data__"] == 900.0
-    callback = alert["callback"]
-    assert callback["__classname__"] == "airflow.sdk.definitions.callback.SyncCallback"
-    assert callback["__data__"]["path"] == "salestalk.alerting.callbacks.deadline_missed"
-    assert callback["__data__"]["kwargs"]["minutes"] == 15.0
-
-    restored = DagSerialization.from_dict(json.loads(text))
-    assert restored.deadline == stored  # the scheduler's copy keeps it as stored
-    assert restored.has_dagrun_deadline() if hasattr(restored, "has_dagrun_deadline") else True
-    # and the import path resolves to the callback a scheduler, triggerer or worker will call
-    from airflow.sdk._shared.module_loading import import_string
-
-    from salestalk.alerting.callbacks import deadline_missed
-
-    assert import_string(callback["__data__"]["path"]) is deadline_missed
+def test_source_dag_takes_tenants_and_interval_params(dagbag, dag_id: str) -> None:
+    dag, config = dagbag.dags[dag_id], _config(dag_id)
+    params = dag.params
+    assert params["tenants"] == list(config.tenants)
+    assert params.get_param("tenants").schema["items"]["enum"] == list(config.tenants)
+    assert params["interval_start"] is None
+    assert params.get_param("interval_start").schema["format"] == "date-time"
+    select = dag.get_task("tenants")
+    assert "tenant.extract" in select.downstream_task_ids
 
 
-def test_deadlines_suspended_only_for_dag_test(dagbag) -> None:
-    from salestalk.alerting.deadlines import deadlines_suspended
+def test_deadlines_come_from_config(tmp_path) -> None:
+    import shutil
 
-    dag = dagbag.dags["source_deals"]
-    before = dag.deadline
-    with deadlines_suspended(dag):
-        assert dag.deadline is None
-    assert dag.deadline == before and len(dag.deadline) == 1
+    import yaml
+
+    from salestalk.config.loader import SOURCES_DIR, load_sources
+    from salestalk.dagfactory import build_dag
+
+    shutil.copy(SOURCES_DIR / "_defaults.yaml", tmp_path / "_defaults.yaml")
+    shipped = load_sources()
+    original = yaml.safe_load(shipped.files[sorted(shipped.configs)[0]].read_text())
+    deadlines = [{"name": "landed", "minutes": 5}, {"name": "day_done", "minutes": 120}]
+    two = {**original, "name": "two", "alerting": {"deadlines": deadlines}}
+    none = {**original, "name": "none", "alerting": {"deadlines": []}}
+    for config in (two, none):
+        (tmp_path / f"{config['name']}.yaml").write_text(yaml.safe_dump(config))
+    loaded = load_sources(tmp_path)
+    assert not loaded.errors, loaded.errors
+    watch = build_dag(loaded.configs["two"], "x").get_task("deadline")
+    assert watch.deadlines == [{"name": "landed", "minutes": 5.0}, {"name": "day_done", "minutes": 120.0}]
+    assert "deadline" not in build_dag(loaded.configs["none"], "x").task_dict
 
 
-def test_deadlines_come_from_config() -> None:
-    from salestalk.alerting.deadlines import deadline_alerts
+@pytest.mark.parametrize("reference", ["queued_at", "logical_date"])
+def test_airflow_deadline_references_are_refused_with_the_reason(reference: str) -> None:
+    from pydantic import ValidationError
+
     from salestalk.config.alerting import AlertingConfig
-    from salestalk.config.loader import load_sources
 
-    deals = load_sources(only="deals").configs["deals"]
-    two = deals.model_copy(
-        update={
-            "alerting": AlertingConfig.model_validate(
-                {
-                    "deadlines": [
-                        {"name": "landed", "minutes": 5},
-                        {"name": "day_done", "reference": "logical_date", "minutes": 120},
-                    ]
-                }
-            )
-        }
-    )
-    alerts = deadline_alerts(two)
-    assert [a.interval for a in alerts] == [dt.timedelta(minutes=5), dt.timedelta(hours=2)]
-    assert [type(a.reference).__name__ for a in alerts] == [
-        "DagRunQueuedAtDeadline",
-        "DagRunLogicalDateDeadline",
-    ]
-    none = deals.model_copy(update={"alerting": AlertingConfig.model_validate({"deadlines": []})})
-    assert deadline_alerts(none) == []
+    with pytest.raises(ValidationError, match="run_started"):
+        AlertingConfig.model_validate({"deadlines": [{"name": "x", "reference": reference}]})
 
 
 @pytest.mark.parametrize("dag_id", ["app_insight_summaries", "monitor_freshness"])

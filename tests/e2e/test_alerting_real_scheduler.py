@@ -2,13 +2,15 @@
 
 Three copies of the deals source, one tenant each, run at the same time against the fake API:
 - ``alert_late`` (acme): every API request is slowed, so the run outlives its 15-second deadline; the
-  deadline callback must fire exactly once with a correct payload, delivered to a loopback receiver
+  deadline watch must page exactly once with a correct payload, delivered to a loopback receiver
   (the Slack route) and the local alert log, while the run itself still succeeds;
 - ``alert_ontime`` (initech): a 10-minute deadline and clean data: no alert of any kind;
 - ``alert_failing`` (globex): half the rows are broken, publish is held back and fails: exactly one
-  ``task_failed`` alert (the ``report`` task's roll-up failure is not alerted again).
+  alert, ``dq_error_rate``, saying nothing was published (neither the publish task's failure nor the
+  ``report`` task's roll-up failure is paged again, and no deadline alert follows the failed run).
 
-Deadline Alerts only fire under the scheduler (never in ``dag.test()``), hence this test.
+The deadline watch waits in the triggerer and only runs under the scheduler (never in ``dag.test()``),
+hence this test.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def test_deadline_and_failure_alerts_under_a_real_scheduler(world) -> None:
         stack.unpause(f"source_{name}")
         runs[name] = stack.trigger(f"source_{name}", logical_date=logical_date)
     states = {
-        name: stack.wait_for_run(f"source_{name}", run_id, timeout=240) for name, run_id in runs.items()
+        name: stack.wait_for_run(f"source_{name}", run_id, timeout=420) for name, run_id in runs.items()
     }
     receiver.wait_for("/slack", count=2, timeout=30)
     time.sleep(5)  # anything sent twice would arrive by now
@@ -139,7 +141,8 @@ def test_deadline_and_failure_alerts_under_a_real_scheduler(world) -> None:
     assert late["alert_type"] == "deadline_missed"
     assert late["tenants"] == [TENANT[LATE]] and late["run_id"] == runs[LATE]
     assert late["counts"]["deadline_minutes"] == DEADLINE_MINUTES[LATE]
-    assert late["details"]["deadline"] == "freshness_target" and late["details"]["reference"] == "queued_at"
+    assert late["details"]["deadline"] == "freshness_target" and late["details"]["reference"] == "run_started"
+    assert late["counts"]["tenants_published"] == 0 and "published 0 of 1 tenant(s)" in late["what"]
     assert late["links"]["run"].endswith(
         f"/dags/source_{LATE}/runs/{runs[LATE].replace(':', '%3A').replace('+', '%2B')}"
     )
@@ -154,19 +157,28 @@ def test_deadline_and_failure_alerts_under_a_real_scheduler(world) -> None:
         f"deadline {deadline_time.isoformat()} -> callback called "
         f"{called.timestamp() - deadline_time.timestamp():.2f}s later -> alert delivered {delay:.2f}s later"
     )
-    assert 0 <= delay < 30
+    assert 0 <= delay < 30, "paged from the triggerer: within a few polls of the deadline"
 
     # The on-time run: nothing at all.
     assert states[ONTIME] == "success", stack.task_instances(f"source_{ONTIME}", runs[ONTIME])
     assert by_source.get(ONTIME, []) == [] and alerts_for(receiver, ONTIME) == []
 
-    # The failing run: one task failure alert, for the held-back publish.
+    # The failing run: one DQ alert for the held-back publish, claiming nothing was published.
     assert states[FAILING] == "failed"
     (failed,) = by_source.get(FAILING, [])
-    assert failed["alert_type"] == "task_failed" and failed["tenants"] == [TENANT[FAILING]]
-    assert failed["details"]["task_id"] == "tenant.publish" and "held back" in failed["what"]
-    assert failed["run_id"] == runs[FAILING] and "/tasks/tenant.publish/mapped/0" in failed["links"]["run"]
+    assert failed["alert_type"] == "dq_error_rate" and failed["tenants"] == [TENANT[FAILING]]
+    assert (
+        f"publish held back for {TENANT[FAILING]}: nothing of this interval was published" in failed["what"]
+    )
+    assert "passing rows were published" not in failed["what"]
+    assert failed["counts"]["by_tenant"][TENANT[FAILING]]["published"] == 0
+    assert (
+        failed["run_id"] == runs[FAILING]
+        and failed["links"]["runbook_path"] == "docs/runbooks/dq-error-rate.md"
+    )
     assert len(alerts_for(receiver, FAILING)) == 1
+    watch = {ti["task_id"]: ti["state"] for ti in stack.task_instances(f"source_{FAILING}", runs[FAILING])}
+    assert watch["deadline"] == "success", "the watch ends with the run and never pages a finished run"
 
     # Every alert went to both routes exactly once.
     assert len(receiver.at("/slack")) == len(log_entries) == len({e["dedup_key"] for e in log_entries}) == 2

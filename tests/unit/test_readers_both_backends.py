@@ -1,7 +1,7 @@
 """Every reader of the warehouse gives the same answer on DuckDB and on Snowflake (fakesnow's HTTP server).
 
 One deals batch (every kind of bad row, a duplicate, schema drift) runs through the real steps on the
-backend under test; then the DQ alerts, the freshness classification, the deadline callback's payload and
+backend under test; then the DQ alerts, the freshness classification, the task-failure callback's payload and
 the operator CLI read it back. Each test asserts fixed expected values, so both backends agree.
 """
 
@@ -94,25 +94,29 @@ def test_freshness_classification_is_the_same(published) -> None:
     )
 
 
-def test_deadline_callback_payload_is_the_same(published) -> None:
+def test_task_failure_callback_payload_is_the_same(published) -> None:
+    from types import SimpleNamespace
+
     source, _, results = published
-    outcome = callbacks.deadline_missed(
-        source=source.name,
-        deadline="freshness",
-        minutes=15,
-        reference="dagrun_queued_at",
-        context={
-            "dag_run": {"dag_run_id": "manual__1", "data_interval_start": START.isoformat()},
-            "deadline": {"deadline_time": (END + dt.timedelta(minutes=15)).isoformat()},
-        },
+    outcome = callbacks.task_failed(
+        {
+            "ti": SimpleNamespace(
+                dag_id=source.dag_id, task_id="tenant.publish", map_index=0, try_number=3, max_tries=2
+            ),
+            "task": SimpleNamespace(tenant="acme", source_name=source.name),
+            "run_id": "manual__1",
+            "exception": OSError("warehouse connection reset"),
+            "data_interval_start": START,
+            "data_interval_end": END,
+        }
     )
     assert outcome, "the alert was routed"
-    (alert,) = [a for a in read_alert_log(alert_log_path()) if a["alert_type"] == "deadline_missed"]
+    (alert,) = [a for a in read_alert_log(alert_log_path()) if a["alert_type"] == "task_failed"]
     counts = alert["counts"]["by_tenant"]["acme"]
     assert counts["published"] == results["publish"]["published"] == PUBLISHED
     assert counts["quarantined"] == results["quarantine"]["quarantined"] == FAILING
     assert counts["extracted"] == len(READER_RECORDS)
-    assert f"1 of {len(source.tenants)} tenant(s) published" in alert["what"]
+    assert alert["tenants"] == ["acme"] and "warehouse connection reset" in alert["what"]
 
 
 def test_operator_cli_reads_the_same(published, capsys) -> None:

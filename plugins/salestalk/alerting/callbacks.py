@@ -1,4 +1,4 @@
-"""Airflow callbacks: deadline missed, task failed, task up for retry. Imported by every Airflow component.
+"""Alert callbacks: deadline missed (from the deadline watch task), task failed, task up for retry.
 
 Each one builds an :class:`~salestalk.alerting.payload.Alert` and hands it to the source's routes. They
 never raise: an alerting problem is logged and must not change the state of the run or the task.
@@ -12,6 +12,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PUBLISH_ROLLUP_MESSAGE = "did not publish cleanly"
+HELD_BACK_MESSAGE = "publish held back"  # how pipeline.PublishHeldBack begins: the run's DQ alert pages it
 
 
 def _source(name: str):
@@ -78,29 +79,40 @@ def send(alert, source) -> dict[str, str]:
 
 
 def deadline_missed(
-    source: str, deadline: str, minutes: float, reference: str, context: dict[str, Any] | None = None
+    *,
+    source: str,
+    deadline: str,
+    minutes: float,
+    run_id: str,
+    started_at: Any,
+    due_at: str,
+    interval_start: Any,
+    interval_end: Any,
+    progress: dict[str, dict[str, Any]],
 ) -> dict[str, str]:
-    """``SyncCallback`` target of every source DAG's Deadline Alert.
+    """Page that a run is unfinished ``minutes`` after it started (called by the deadline watch's trigger).
 
-    ``context`` is what the scheduler passes: ``{"dag_run": <DAGRunResponse as JSON>, "deadline":
-    {"id": ..., "deadline_time": ...}}``.
+    ``progress`` is the run's own task states per tenant (published, failed or running, and at which
+    step): the alert claims only what they show. It reads no warehouse, so no lock can delay the page.
     """
     try:
         from salestalk.alerting.payload import Alert, utc_now
 
-        called_at = utc_now()
         config = _source(source)
-        context = context or {}
-        dag_run = context.get("dag_run") or {}
-        deadline_info = context.get("deadline") or {}
-        run_id = dag_run.get("dag_run_id") or dag_run.get("run_id")
-        tenants = list(config.tenants)
-        counts_by_tenant = _batch_counts(config, dag_run.get("data_interval_start"))
-        published = sorted(t for t, c in counts_by_tenant.items() if c.get("published") is not None)
+        by_status: dict[str, list[str]] = {"published": [], "failed": [], "running": []}
+        for tenant, where in progress.items():
+            by_status[where["status"]].append(tenant)
+        tenants = list(progress) or list(config.tenants)
+        parts = [f"published {len(by_status['published'])} of {len(tenants)} tenant(s)"]
+        if by_status["published"]:
+            parts[0] += f" ({', '.join(by_status['published'])})"
+        for status in ("failed", "running"):
+            if by_status[status]:
+                listed = ", ".join(f"{t} at {progress[t]['step']}" for t in by_status[status])
+                parts.append(f"{'failed' if status == 'failed' else 'still running'}: {listed}")
         what = (
-            f"run {run_id} of {config.dag_id} was not finished {minutes:g} min after its "
-            f"{reference.replace('_', ' ')} (deadline '{deadline}' at {_iso(deadline_info.get('deadline_time'))}); "
-            f"{len(published)} of {len(tenants)} tenant(s) published so far"
+            f"run {run_id} of {config.dag_id} is not finished {minutes:g} min after it started "
+            f"({_iso(started_at)}; deadline '{deadline}' at {due_at}); " + "; ".join(parts)
         )
         alert = Alert(
             alert_type="deadline_missed",
@@ -112,27 +124,38 @@ def deadline_missed(
             counts={
                 "deadline_minutes": minutes,
                 "tenants": len(tenants),
-                "tenants_published": len(published),
-                "by_tenant": counts_by_tenant,
+                "tenants_published": len(by_status["published"]),
+                "tenants_failed": len(by_status["failed"]),
+                "tenants_running": len(by_status["running"]),
             },
             incident=f"deadline:{deadline}",
             source_runbook=config.runbook,
-            interval_start=dag_run.get("data_interval_start"),
-            interval_end=dag_run.get("data_interval_end"),
+            interval_start=_iso(interval_start),
+            interval_end=_iso(interval_end),
             details={
                 "deadline": deadline,
-                "reference": reference,
-                "deadline_time": _iso(deadline_info.get("deadline_time")),
-                "callback_called_at": called_at,
-                "queued_at": dag_run.get("queued_at"),
-                "run_state": dag_run.get("state"),
-                "tenants_not_published": sorted(set(tenants) - set(published)),
+                "reference": "run_started",
+                "deadline_time": due_at,
+                "run_started_at": _iso(started_at),
+                "callback_called_at": utc_now(),
+                "progress": progress,
+                "tenants_not_published": sorted(set(tenants) - set(by_status["published"])),
             },
         )
         return send(alert, config)
     except Exception:
-        log.exception("deadline_missed callback failed for source=%s deadline=%s", source, deadline)
+        log.exception("deadline_missed alert failed for source=%s deadline=%s", source, deadline)
         return {}
+
+
+def _run_interval(config, context: Any, facts: dict[str, Any]) -> tuple[Any, Any]:
+    """The interval the run processed (its ``interval_start`` trigger param, else its own)."""
+    from salestalk.run_params import RunParamsError, run_interval
+
+    try:
+        return run_interval(config, context)
+    except (RunParamsError, KeyError, TypeError, ValueError):
+        return facts["interval_start"], facts["interval_end"]
 
 
 def _task_facts(context: Any) -> dict[str, Any]:
@@ -174,9 +197,13 @@ def task_failed(context: Any) -> dict[str, str]:
                 "report failed because tenant batches failed; those were alerted on their own: %s", first_line
             )
             return {}
+        if first_line.startswith(HELD_BACK_MESSAGE):
+            log.warning("publish held back; the report task's dq_error_rate alert pages it: %s", first_line)
+            return {}
         tenants = (facts["tenant"],) if facts["tenant"] else tuple(config.tenants)
         counts = {"try_number": facts["try_number"], "max_tries": facts["max_tries"]}
         if not isinstance(config, _AppDag):
+            facts["interval_start"], facts["interval_end"] = _run_interval(config, context, facts)
             counts["by_tenant"] = _batch_counts(config, facts["interval_start"], list(tenants))
         alert = Alert(
             alert_type="task_failed",

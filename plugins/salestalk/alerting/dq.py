@@ -5,8 +5,9 @@
   ``alerting.data_quality.min_completeness`` (default 99.5%). Accounted for = published (inserted or
   updated) + stale versions skipped (a newer version is already curated) + exact duplicates dropped.
 
-Both only look at tenants whose batch published: a held-back or unfinished batch already failed a task,
-and that failure is its alert. A tenant is named in one DQ alert per run: above the error rate, the
+A held-back batch (the quality gate stopped its publish) is paged here too, as ``dq_error_rate``, saying
+that nothing of it was published; its failed publish task sends no alert of its own. An unfinished batch
+already failed a task, and that failure is its alert. A tenant is named in one DQ alert per run: above the error rate, the
 ``dq_error_rate`` alert (which also carries its completeness, usually low for the same reason: the
 quarantined rows); otherwise a ``completeness`` alert, which then means rows went missing between steps. Publish of the passing rows is never stopped here; the hold-back policy
 (``quarantine.max_error_rate``, ``quarantine.on_table_failure``) alone decides that. One alert per type
@@ -69,7 +70,17 @@ def quality_alerts(
     completeness_breaches: dict[str, dict[str, Any]] = {}
     for tenant, steps in sorted(results.items()):
         publish, validation = steps.get(PUBLISH), steps.get(VALIDATE)
-        if not publish or publish.get("held_back") or not validation:
+        if not publish or not validation:
+            continue
+        if publish.get("held_back"):
+            error_breaches[tenant] = {
+                "rows": validation["rows"],
+                "failing": validation["failing"],
+                "error_rate": round(validation["error_rate"], 6),
+                "published": 0,
+                "held_back": publish["held_back"],
+                "reasons": validation.get("reasons", {}),
+            }
             continue
         if validation["error_rate"] > policy.max_error_rate:
             error_breaches[tenant] = {
@@ -102,17 +113,11 @@ def quality_alerts(
         "interval_end": interval_end,
     }
     if error_breaches:
-        worst = max(b["error_rate"] for b in error_breaches.values())
         alerts.append(
             Alert(
                 alert_type="dq_error_rate",
                 tenants=tuple(error_breaches),
-                what=(
-                    f"{sum(b['failing'] for b in error_breaches.values())} failing rows quarantined; error rate "
-                    f"up to {worst:.2%} is above the {policy.max_error_rate:.2%} alert threshold "
-                    f"(passing rows were published; completeness down to "
-                    f"{min((b['completeness'] or 0) for b in error_breaches.values()):.2%})"
-                ),
+                what=_error_rate_summary(error_breaches, policy.max_error_rate),
                 counts={"by_tenant": error_breaches, "threshold": policy.max_error_rate},
                 incident="dq:error_rate",
                 **common,
@@ -136,15 +141,40 @@ def quality_alerts(
     return alerts
 
 
-def check_and_alert(source: SourceConfig, warehouse: Warehouse, context: Any) -> list[dict[str, Any]]:
-    """Called by the report task: raise the run's DQ alerts; never raises itself."""
+def _error_rate_summary(breaches: dict[str, dict[str, Any]], threshold: float) -> str:
+    """What the error-rate alert says: held-back tenants published nothing; the others their passing rows."""
+    held = {t: b for t, b in breaches.items() if b.get("held_back")}
+    published = {t: b for t, b in breaches.items() if not b.get("held_back")}
+    worst = max(b["error_rate"] for b in breaches.values())
+    parts = [
+        f"{sum(b['failing'] for b in breaches.values())} failing rows quarantined; error rate up to "
+        f"{worst:.2%} is above the {threshold:.2%} alert threshold"
+    ]
+    if held:
+        parts.append(
+            f"publish held back for {', '.join(held)}: nothing of this interval was published for them"
+        )
+    if published:
+        lowest = min((b.get("completeness") or 0) for b in published.values())
+        parts.append(
+            f"passing rows were published for {', '.join(published)} (completeness down to {lowest:.2%})"
+        )
+    return "; ".join(parts)
+
+
+def check_and_alert(
+    source: SourceConfig, warehouse: Warehouse, context: Any, tenants: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Called by the report task: raise the run's DQ alerts for its tenants (default: all); never raises."""
     try:
         from salestalk.alerting.routes import deliver
+        from salestalk.run_params import run_interval
 
-        start, end = context["data_interval_start"], context["data_interval_end"]
+        start, end = run_interval(source, context)
+        results = batch_results(warehouse, source, start)
         alerts = quality_alerts(
             source,
-            batch_results(warehouse, source, start),
+            {t: r for t, r in results.items() if tenants is None or t in tenants},
             run_id=context.get("run_id"),
             interval_start=format_utc(parse_utc(start)),
             interval_end=format_utc(parse_utc(end)),

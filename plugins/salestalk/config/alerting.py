@@ -59,10 +59,16 @@ Route = Annotated[LogRoute | SlackRoute | SnsRoute | PagerDutyRoute, Field(discr
 
 
 class DeadlineSpec(_Strict):
-    """One Deadline Alert: ``minutes`` after the run is queued (or after its logical date)."""
+    """One run deadline: page when the run is unfinished ``minutes`` after it started."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
-    reference: Literal["queued_at", "logical_date"] = "queued_at"
+    reference: Literal["run_started"] = Field(
+        default="run_started",
+        description=(
+            "Only run_started: Airflow's queued_at deadlines break clearing tasks under Airflow 3.3 "
+            "(apache/airflow#70368) and count time spent queued; see docs/runbooks/deadline-missed.md."
+        ),
+    )
     minutes: float | None = Field(
         default=None, gt=0, le=7 * 24 * 60, description="Default: the source's freshness_target_minutes."
     )

@@ -1,4 +1,4 @@
-"""The Airflow callbacks, called as Airflow calls them: deadline missed, task failed, retry."""
+"""The Airflow task callbacks, called as Airflow calls them: task failed, retry (deadline pages: test_deadline_watch)."""
 
 from __future__ import annotations
 
@@ -10,42 +10,6 @@ from salestalk.alerting import callbacks
 from salestalk.alerting.routes import read_alert_log
 
 RUN_ID = "scheduled__2026-11-02T00:00:00+00:00"
-
-
-def deadline_context() -> dict:
-    """What the scheduler passes: the DAGRunResponse as JSON and the deadline."""
-    return {
-        "dag_run": {
-            "dag_id": "source_deals",
-            "dag_run_id": RUN_ID,
-            "state": "running",
-            "queued_at": "2026-11-02T00:00:05Z",
-            "data_interval_start": "2026-11-01T00:00:00Z",
-            "data_interval_end": "2026-11-02T00:00:00Z",
-        },
-        "deadline": {"id": "0198", "deadline_time": dt.datetime(2026, 11, 2, 0, 15, 5, tzinfo=dt.UTC)},
-    }
-
-
-def test_deadline_missed_sends_one_alert_per_run_and_deadline(alert_dir, receiver, monkeypatch) -> None:
-    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
-    kwargs = {"source": "deals", "deadline": "freshness_target", "minutes": 15.0, "reference": "queued_at"}
-    assert callbacks.deadline_missed(**kwargs, context=deadline_context()) == {"log": "sent"}
-    assert callbacks.deadline_missed(**kwargs, context=deadline_context()) == {"log": "duplicate"}
-    (alert,) = read_alert_log()
-    assert alert["alert_type"] == "deadline_missed" and alert["source"] == "deals"
-    assert alert["tenants"] == ["acme", "globex", "initech"] and alert["run_id"] == RUN_ID
-    assert "not finished 15 min after its queued at" in alert["what"]
-    assert alert["counts"]["tenants"] == 3 and alert["counts"]["tenants_published"] == 0
-    assert alert["details"]["deadline_time"] == "2026-11-02T00:15:05+00:00"
-    assert alert["links"]["runbook_path"] == "docs/runbooks/deadline-missed.md"
-    assert alert["interval_start"] == "2026-11-01T00:00:00Z"
-
-
-def test_a_broken_callback_never_raises(alert_dir, caplog) -> None:
-    with caplog.at_level(logging.ERROR):
-        assert callbacks.deadline_missed("no_such_source", "x", 1, "queued_at", context={}) == {}
-    assert "deadline_missed callback failed" in caplog.text
 
 
 def task_context(task_id: str, error: Exception, tenant: str | None = "globex", map_index: int = 1) -> dict:
@@ -70,13 +34,13 @@ def task_context(task_id: str, error: Exception, tenant: str | None = "globex", 
 
 def test_task_failure_sends_the_same_payload_format(alert_dir, monkeypatch) -> None:
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
-    error = RuntimeError("publish held back for source=deals tenant=globex: error rate 12.00% is above 5.00%")
-    assert callbacks.task_failed(task_context("tenant.publish", error)) == {"log": "sent"}
-    assert callbacks.task_failed(task_context("tenant.publish", error)) == {"log": "duplicate"}
+    error = RuntimeError("checksum mismatch for tenants/globex/raw/deals/part-0.parquet")
+    assert callbacks.task_failed(task_context("tenant.load_to_staging", error)) == {"log": "sent"}
+    assert callbacks.task_failed(task_context("tenant.load_to_staging", error)) == {"log": "duplicate"}
     (alert,) = read_alert_log()
     assert alert["alert_type"] == "task_failed" and alert["tenants"] == ["globex"]
-    assert alert["what"].startswith("tenant.publish failed for tenant(s) globex: publish held back")
-    assert alert["links"]["run"].endswith("/tasks/tenant.publish/mapped/1")
+    assert alert["what"].startswith("tenant.load_to_staging failed for tenant(s) globex: checksum mismatch")
+    assert alert["links"]["run"].endswith("/tasks/tenant.load_to_staging/mapped/1")
     assert alert["details"]["exception_type"] == "RuntimeError" and alert["counts"]["try_number"] == 3
     assert alert["interval_start"] == "2026-11-01T00:00:00+00:00"
 

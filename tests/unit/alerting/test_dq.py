@@ -46,7 +46,7 @@ def test_error_rate_above_threshold_alerts_once_for_all_tenants(deals) -> None:
         "reasons": {"amount_positive": 15},
         "completeness": 0.985,
     }
-    assert "passing rows were published; completeness down to 98.50%" in error.what
+    assert "passing rows were published for acme, globex (completeness down to 98.50%)" in error.what
 
 
 def test_rows_lost_between_steps_are_a_completeness_alert(deals) -> None:
@@ -57,9 +57,12 @@ def test_rows_lost_between_steps_are_a_completeness_alert(deals) -> None:
     assert alert.runbook_path == "docs/runbooks/completeness.md"
 
 
-def test_held_back_batches_are_left_to_the_task_failure_alert(deals) -> None:
+def test_held_back_batches_are_paged_as_nothing_published(deals) -> None:
     results = {"globex": steps(1000, 200, 0, held="error rate 20.00% is above the 5.00% limit")}
-    assert quality_alerts(deals, results, run_id="r1") == []
+    (alert,) = quality_alerts(deals, results, run_id="r1")
+    assert alert.alert_type == "dq_error_rate" and alert.tenants == ("globex",)
+    assert "publish held back for globex: nothing of this interval was published" in alert.what
+    assert "passing rows were published" not in alert.what
 
 
 def test_the_dedup_key_is_per_run(deals) -> None:
