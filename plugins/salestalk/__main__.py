@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from salestalk.logs import quiet_third_party
+
 
 def validate_config(args: argparse.Namespace) -> int:
     from salestalk.config.loader import display_path, load_sources, sources_dir
@@ -21,6 +23,7 @@ def validate_config(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_third_party()
     parser = argparse.ArgumentParser(prog="python -m salestalk")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate-config", help="check every source config, list every problem")

@@ -213,7 +213,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         "window_before": manifest.window_before,
         **stats,
     }
-    log.info("extract %s: %s", batch.describe(), counts)
+    log.debug("extract %s: %s", batch.describe(), counts)
     return counts
 
 
@@ -269,7 +269,7 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
         tables.record_result(
             s, batch, LOAD, {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows}
         )
-    log.info("%s %s: %s", LOAD, batch.describe(), counts)
+    log.debug("%s %s: %s", LOAD, batch.describe(), counts)
     return counts
 
 
@@ -381,9 +381,10 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             "gx_success": gx.success,
             "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "schema expectations on a sample",
             "data_docs": str(gx.docs_index) if gx.docs_index else None,
+            "data_docs_page": str(gx.docs_page) if gx.docs_page else None,
         }
         tables.record_result(s, batch, VALIDATE, result)
-    log.info("%s %s: %s", VALIDATE, batch.describe(), result)
+    log.debug("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
 
 
@@ -429,6 +430,8 @@ def _describe_check(check: Any) -> str:
 def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """Copy the batch's failing rows, with their reasons and the record as landed, to ``quarantine.<source>``
     and to S3. Only these rows get a ``_raw_record``, built from the landed parts."""
+    from collections import Counter
+
     import pyarrow as pa
 
     s3 = services.tenant_s3(batch.tenant)
@@ -485,9 +488,14 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
             }
         )
         key = _write_quarantine_object(s3, batch, rows)
-        result = {"quarantined": rows.num_rows, "quarantine_key": key}
+        reasons = Counter(reason for r in fetched for reason in d.as_list(r[2]))
+        result = {
+            "quarantined": rows.num_rows,
+            "quarantine_key": key,
+            "reasons": dict(sorted(reasons.items())),
+        }
         tables.record_result(s, batch, QUARANTINE, result)
-    log.info("%s %s: %s", QUARANTINE, batch.describe(), result)
+    log.debug("%s %s: %s", QUARANTINE, batch.describe(), result)
     return result
 
 
@@ -542,7 +550,7 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
         changed = sum(int(n or 0) for n in merged)
         result = publish_result(batch, validation, int(inserted or 0), int(updated or 0), changed)
         tables.record_result(s, batch, PUBLISH, result)
-    log.info("%s %s: %s", PUBLISH, batch.describe(), result)
+    log.debug("%s %s: %s", PUBLISH, batch.describe(), result)
     return result
 
 

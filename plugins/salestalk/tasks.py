@@ -56,13 +56,17 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
 
     from salestalk import pipeline
     from salestalk.batch import Batch
+    from salestalk.logs import quiet_third_party
+    from salestalk.steplog import next_step, step_table
 
+    quiet_third_party()
     source = _source(source_name)
+    interval_start, interval_end = _interval(source, context)
     batch = Batch(
         source=source.name,
         tenant=tenant,
-        interval_start=context["data_interval_start"],
-        interval_end=context["data_interval_end"],
+        interval_start=interval_start,
+        interval_end=interval_end,
         run_id=context["run_id"],
     )
     step_function = {
@@ -72,19 +76,53 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
         "quarantine": pipeline.quarantine,
         "publish": pipeline.publish,
     }[step]
+    services = None
     try:
         services = make_services(source)
         counts = step_function(source, batch, services)
-    except pipeline.PublishHeldBack as exc:
-        raise AirflowFailException(str(exc)) from exc
-    s3_writes = services.s3_write_counts()
-    if set(s3_writes) - {tenant}:
-        raise AirflowFailException(
-            f"{step} for tenant {tenant} wrote under other tenants: {sorted(s3_writes)}"
-        )
+        s3_writes = services.s3_write_counts()
+        if set(s3_writes) - {tenant}:
+            raise AirflowFailException(
+                f"{step} for tenant {tenant} wrote under other tenants: {sorted(s3_writes)}"
+            )
+    except Exception as exc:
+        advice = next_step(step, exc, batch)
+        log.error("%s", step_table(step, batch, None, _written(services, tenant), error=exc, advice=advice))
+        failure = AirflowFailException(str(exc)) if isinstance(exc, pipeline.PublishHeldBack) else exc
+        for line in advice.lines():
+            failure.add_note(line)
+        if failure is exc:
+            raise
+        raise failure from exc
     counts = {**counts, "s3_writes": s3_writes.get(tenant, dict.fromkeys(WRITE_COUNT_FIELDS, 0))}
-    log.info("%s %s counts: %s", step, batch.describe(), counts)
+    log.info("%s", step_table(step, batch, counts, _written(services, tenant)))
     return counts
+
+
+def _interval(source, context: Any) -> tuple[Any, Any]:
+    """The run's data interval, or the one its ``interval_start`` trigger param names."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from salestalk.run_params import RunParamsError, run_interval
+
+    try:
+        return run_interval(source, context)
+    except RunParamsError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _run_tenants(source, context: Any) -> list[str]:
+    """The tenants this run mapped over (its ``tenants`` task), else every tenant of the source."""
+    from salestalk.names import SELECT_TASK_ID
+
+    chosen = context["ti"].xcom_pull(task_ids=SELECT_TASK_ID) if "ti" in context else None
+    return list(chosen) if chosen else list(source.tenants)
+
+
+def _written(services: Any, tenant: str) -> list[str]:
+    """The S3 keys this step wrote for ``tenant`` (not those whose identical bytes were already there)."""
+    guard = services.guards.get(tenant) if services is not None else None
+    return list(guard.stats.keys) if guard is not None else []
 
 
 def report(source_name: str, context: Any) -> dict[str, Any]:
@@ -93,16 +131,30 @@ def report(source_name: str, context: Any) -> dict[str, Any]:
 
     from salestalk.accounting import batch_summaries, format_table
     from salestalk.alerting.dq import check_and_alert
+    from salestalk.logs import quiet_third_party
+    from salestalk.steplog import report_next_step
     from salestalk.warehouse import open_warehouse
 
+    quiet_third_party()
     source = _source(source_name)
     warehouse = open_warehouse()
-    summaries = batch_summaries(warehouse, source, context["data_interval_start"])
+    interval_start, _ = _interval(source, context)
+    tenants = _run_tenants(source, context)
+    summaries = [s for s in batch_summaries(warehouse, source, interval_start) if s["tenant"] in tenants]
     log.info("batch counts for %s\n%s", source.dag_id, format_table(summaries))
-    check_and_alert(source, warehouse, context)
+    check_and_alert(source, warehouse, context, tenants)
     problems = [s["problem"] for s in summaries if s.get("problem")]
     if problems:
-        raise AirflowFailException(
+        advice = report_next_step(source.name, interval_start)
+        log.error(
+            "%d tenant batch(es) did not publish cleanly:\n%s",
+            len(problems),
+            "\n".join([*(f"  {p}" for p in problems), *(f"  {line}" for line in advice.lines())]),
+        )
+        failure = AirflowFailException(
             f"{len(problems)} tenant batch(es) did not publish cleanly: " + "; ".join(problems)
         )
+        for line in advice.lines():
+            failure.add_note(line)
+        raise failure
     return {s["tenant"]: {k: v for k, v in s.items() if k != "tenant"} for s in summaries}

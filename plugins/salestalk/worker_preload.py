@@ -7,11 +7,15 @@ Set GX_ANALYTICS_ENABLED=false in the environment. Enable with ``AIRFLOW__CELERY
 
 from __future__ import annotations
 
-import boto3  # noqa: F401
-import pandas  # noqa: F401
-import pyarrow.parquet  # noqa: F401
+from salestalk.logs import quiet_third_party
 
-import great_expectations  # noqa: F401
-from salestalk.warehouse import preload_backend
+quiet_third_party()  # before GX: its import logs 200+ INFO lines
+
+import boto3  # noqa: E402, F401
+import pandas  # noqa: E402, F401
+import pyarrow.parquet  # noqa: E402, F401
+
+import great_expectations  # noqa: E402, F401
+from salestalk.warehouse import preload_backend  # noqa: E402
 
 preload_backend()
