@@ -1,8 +1,9 @@
 """The Airflow UI in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-python).
 
 Against the distributed stack after the demo runs (tests/services/conftest.py): log in; every source DAG is
-listed; each DAG page has its owner link and its doc; a run's graph; a task's log; the GX Data Docs page.
-Screenshots go to test-artifacts/browser/ (git-ignored).
+listed; each DAG page has its owner link and its doc; a run's graph; a task's log; the GX Data Docs render
+styled with no request leaving 127.0.0.1 (every other host is aborted and recorded); the validate and
+quarantine tasks' extra links open their pages. Screenshots go to test-artifacts/browser/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,6 +21,28 @@ pytestmark = pytest.mark.services
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ARTIFACTS / "browser"
+
+
+def _rest_source() -> str:
+    """A REST source of the config folder: its run has rows quarantined on the demo days."""
+    from salestalk.config.loader import load_sources
+
+    configs = load_sources().configs
+    return next(
+        n for n in sorted(configs) if configs[n].extract.kind == "rest_api" and f"source_{n}" in SOURCE_DAGS
+    )
+
+
+SOURCE = _rest_source()
+DAG = f"source_{SOURCE}"
+# What a styled Data Docs page has: Bootstrap's CSS and JS, bootstrap-table, Vega and Font Awesome's font.
+STYLED = """async () => ({
+    bootstrap_css: getComputedStyle(document.querySelector(".navbar")).display === "flex",
+    bootstrap_js: typeof window.jQuery === "function" && typeof window.jQuery.fn.modal === "function",
+    bootstrap_table: typeof window.jQuery === "function" && typeof window.jQuery.fn.bootstrapTable === "function",
+    vega: typeof window.vegaEmbed === "function",
+    font_awesome: (await document.fonts.load('900 16px "Font Awesome 6 Free"')).some(f => f.status === "loaded"),
+})"""
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +61,37 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(browser, distributed, demo_runs):
+def off_machine() -> list[str]:
+    """The URLs the browser tried to fetch from anywhere but 127.0.0.1 (each one was aborted)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def failed_locally() -> list[str]:
+    """Local asset requests that got no file: '<status> <url>'."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser, distributed, demo_runs, off_machine, failed_locally):
     stack = distributed.stack
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(60_000)
+
+    def stay_on_machine(route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            off_machine.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    context.route("**/*", stay_on_machine)
+    context.on(
+        "response",
+        lambda r: (
+            failed_locally.append(f"{r.status} {r.url}") if r.status >= 400 and "/_static/" in r.url else None
+        ),
+    )
     opened = context.new_page()
     opened.goto(f"{stack.base_url}/")
     opened.wait_for_url(re.compile(r"/auth/login"))
@@ -82,14 +133,14 @@ def test_dag_page_shows_owner_links_and_doc(page, distributed, dag_id) -> None:
 
 def test_run_graph_and_task_log(page, distributed) -> None:
     base, run_id = distributed.stack.base_url, f"ci__{DAYS[-1]}"
-    page.goto(f"{base}/dags/source_deals/runs/{run_id}")
+    page.goto(f"{base}/dags/{DAG}/runs/{run_id}")
     page.get_by_role("button", name=re.compile("Show Graph")).click()
     node = page.locator(".react-flow__node").first
     node.wait_for()
     assert page.locator(".react-flow__node").count() >= 2
     page.screenshot(path=str(SHOTS / "04-run-graph.png"))
 
-    page.goto(f"{base}/dags/source_deals/runs/{run_id}/tasks/tenant.extract/mapped/0")
+    page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/tenant.extract/mapped/0")
     log = page.get_by_text(
         re.compile(r"landed|Task instance is in running state|Executing"), exact=False
     ).first
@@ -97,15 +148,89 @@ def test_run_graph_and_task_log(page, distributed) -> None:
     page.screenshot(path=str(SHOTS / "05-task-log.png"), full_page=True)
 
 
-def test_gx_data_docs_page(page, distributed) -> None:
+def assert_styled(page, off_machine: list[str], failed_locally: list[str]) -> None:
+    page.wait_for_load_state("load")
+    assert page.evaluate(STYLED) == dict.fromkeys(
+        ("bootstrap_css", "bootstrap_js", "bootstrap_table", "vega", "font_awesome"), True
+    ), page.url
+    assert off_machine == [], f"requests that would leave the machine from {page.url}"
+    assert failed_locally == []
+
+
+def test_gx_data_docs_page(page, distributed, off_machine, failed_locally) -> None:
     base = distributed.stack.base_url
+    off_machine.clear()
     response = page.goto(f"{base}/data-docs/index.html")
     assert response is not None and response.status == 200
     assert "Data Docs" in page.title()
+    assert_styled(page, off_machine, failed_locally)
     page.screenshot(path=str(SHOTS / "06-data-docs.png"), full_page=True)
+
+    page.locator("tr.clickable-row[data-href^='validations/']").first.click()
+    page.wait_for_url(re.compile(r"/data-docs/validations/.+\.html"))
+    assert_styled(page, off_machine, failed_locally)
+    page.get_by_text(re.compile("Overview|Statistics")).first.wait_for()
+    page.screenshot(path=str(SHOTS / "data-docs.png"), full_page=True)
+
     anonymous = page.context.browser.new_context()
     try:
-        denied = anonymous.new_page().goto(f"{base}/data-docs/index.html")
-        assert denied is not None and denied.status in (401, 403), "Data Docs need the Airflow login"
+        for path in ("/data-docs/index.html", "/data-docs/_static/jquery@3.7.1/dist/jquery.min.js"):
+            denied = anonymous.new_page().goto(f"{base}{path}")
+            assert denied is not None and denied.status in (401, 403), f"{path} needs the Airflow login"
     finally:
         anonymous.close()
+
+
+def test_validate_task_log_and_its_extra_link(page, distributed, off_machine, failed_locally) -> None:
+    base, run_id = distributed.stack.base_url, f"ci__{DAYS[-1]}"
+    page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/tenant.validate/mapped/0")
+    page.get_by_text(re.compile(r"error rate"), exact=False).first.wait_for()
+    text = page.inner_text("body")
+    assert "Skipping registering" not in text and "duplicates dropped" in text, text[-3000:]
+    full_screen = page.get_by_role("button", name=re.compile("full ?screen", re.I))
+    if full_screen.count():
+        full_screen.first.click()
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "validate-log.png"), full_page=True)
+    page.keyboard.press("Escape")
+
+    page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/tenant.validate/mapped/0/details")
+    link = page.get_by_role("link", name="GX validation page")
+    link.wait_for()
+    assert re.search(rf"^/data-docs/validations/{SOURCE}/.+\.html$", link.get_attribute("href") or ""), (
+        link.get_attribute("href")
+    )
+    off_machine.clear()
+    link.click()
+    page.wait_for_url(re.compile(rf"/data-docs/validations/{SOURCE}/.+\.html"))
+    assert_styled(page, off_machine, failed_locally)
+
+
+def test_quarantine_task_links_its_rows(page, distributed) -> None:
+    base, run_id = distributed.stack.base_url, f"ci__{DAYS[-1]}"
+    page.goto(f"{base}/dags/{DAG}/runs/{run_id}/tasks/tenant.quarantine/mapped/0/details")
+    link = page.get_by_role("link", name="Quarantined rows")
+    link.wait_for()
+    href = link.get_attribute("href") or ""
+    assert href.startswith(f"/data-docs/_quarantine?source={SOURCE}&tenant="), href
+    assert f"interval={DAYS[-1]}T00%3A00%3A00Z" in href
+    link.click()
+    page.get_by_role("heading", name="Quarantined rows").wait_for()
+    assert f"quarantine show --source {SOURCE} --tenant" in page.inner_text("pre")
+    page.screenshot(path=str(SHOTS / "quarantine.png"), full_page=True)
+
+
+def test_trigger_form_offers_tenants_and_an_interval(page, distributed) -> None:
+    from salestalk.config.loader import load_sources
+
+    source = load_sources().configs[SOURCE]
+    page.goto(f"{distributed.stack.base_url}/dags/{DAG}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.get_by_text("Data interval start (UTC)").first.wait_for()
+    page.screenshot(path=str(SHOTS / "trigger-form.png"), full_page=True)
+    text = dialog.inner_text()
+    assert "Tenants" in text and "The tenants this run processes" in text, text[:2000]
+    assert f"schedule `{source.schedule}`" in text or source.schedule in text, text[:2000]
+    page.keyboard.press("Escape")

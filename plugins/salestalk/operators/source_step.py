@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from salestalk.operators.links import STEP_LINKS
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -22,6 +24,7 @@ class SourceStepOperator(BaseOperator):
 
     template_fields = ("tenant",)
     ui_color = "#e8f4fd"
+    operator_extra_links = STEP_LINKS
 
     def __init__(self, *, source_name: str, step: str, tenant: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

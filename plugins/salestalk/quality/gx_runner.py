@@ -62,6 +62,7 @@ class GxOutcome:
     statistics: dict[str, Any] = field(default_factory=dict)
     docs_index: Path | None = None
     run_name: str | None = None
+    docs_page: Path | None = None
 
 
 def gx_context(root: str | Path | None = None) -> FileDataContext:
@@ -90,7 +91,8 @@ def run_gx(
     """Validate ``df`` with GX and map unexpected rows to ``key_columns`` tuples.
 
     ``failing_keys`` is complete only with ``result_format="COMPLETE"``. With ``build_docs`` the
-    result is stored and the local Data Docs site is rebuilt; ``docs_index`` is its index.html.
+    result is stored and the local Data Docs site is rebuilt; ``docs_index`` is its index.html and
+    ``docs_page`` this validation's own page.
     """
     suite = resolve_suite(suite_name_or_path)
     return _run(
@@ -160,7 +162,9 @@ def _run(
             exception=exception,
         )
         outcomes.append((index, outcome))
-    docs_index = _build_docs(context, validator, result, suite, run_name) if build_docs else None
+    docs_index, docs_page = (
+        _build_docs(context, validator, result, suite, run_name) if build_docs else (None, None)
+    )
     return GxOutcome(
         suite_name=suite.name,
         success=bool(result.success),
@@ -169,6 +173,7 @@ def _run(
         statistics=dict(result.statistics),
         docs_index=docs_index,
         run_name=run_name,
+        docs_page=docs_page,
     )
 
 
@@ -277,7 +282,8 @@ def _plain(value: Any) -> Any:
 
 def _build_docs(
     context: FileDataContext, validator: Any, result: Any, suite: Suite, run_name: str | None
-) -> Path:
+) -> tuple[Path, Path | None]:
+    """Store the result and rebuild its pages: (the site's index.html, the result's own page)."""
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -300,4 +306,9 @@ def _build_docs(
     if (Path(context.root_directory) / "expectations" / f"{suite.name}.json").is_file():
         resources.append(suite_id)
     urls = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
-    return Path(unquote(urlparse(urls[DOCS_SITE]).path))
+    (page,) = context.get_docs_sites_urls(resource_identifier=result_id, site_name=DOCS_SITE)
+    return _file_path(urls[DOCS_SITE]), _file_path(page["site_url"]) if page["site_url"] else None
+
+
+def _file_path(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))

@@ -10,7 +10,6 @@ import pytest
 from dev.embedded import ensure_bucket
 from salestalk import pipeline
 from salestalk.batch import Batch
-from salestalk.config.loader import load_sources
 from salestalk.config.models import QuarantinePolicy, SnowflakeOptions
 from salestalk.land import land_records
 from salestalk.pii import PII_KEY_ENV
@@ -18,6 +17,7 @@ from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse.duckdb import DuckDBWarehouse
 from salestalk.warehouse.snowflake import SnowflakeWarehouse
 from tests.support.moto import kms_key
+from tests.support.sources import a_source, demo_resource
 
 CURATED_COLUMNS = [
     "deal_id",
@@ -31,6 +31,13 @@ CURATED_COLUMNS = [
 ]
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=1)
+
+
+def deals_source():
+    """The source these deal records belong to, found by its shape: the demo REST source of the fake API's deals."""
+    return a_source(
+        lambda c: demo_resource(c) == "deals", kind="rest_api", what="reading the fake API's deals"
+    )
 
 
 def deal(n: int, **overrides) -> dict:
@@ -78,14 +85,10 @@ def _land(moto_server, monkeypatch, records=RECORDS, bucket="sfparity"):
     monkeypatch.setenv(PII_KEY_ENV, "snowflake-parity-test-pii-key")
     client = moto_server.client("s3")
     ensure_bucket(client, bucket)
-    source = (
-        load_sources()
-        .configs["deals"]
-        .model_copy(
-            update={"quarantine": QuarantinePolicy(max_error_rate=0.5, on_table_failure="publish_passing")}
-        )
+    source = deals_source().model_copy(
+        update={"quarantine": QuarantinePolicy(max_error_rate=0.5, on_table_failure="publish_passing")}
     )
-    batch = Batch("deals", "acme", START, END, "manual__1")
+    batch = Batch(source.name, "acme", START, END, "manual__1")
     services = pipeline.Services(client, bucket, None)
     manifest = land_records(
         [records],
@@ -119,19 +122,18 @@ def run_steps(source, batch, services) -> dict:
 
 def outputs(warehouse) -> dict:
     """Quarantined rows, every staged row's raw record, and curated rows, read the same way on any backend."""
+    name = deals_source().name
     with warehouse.connect() as s:
         d = s.dialect
         i = d.ident
         quarantined = s.fetchall(
-            f"SELECT {i('_record_num')}, {i('_reasons')} FROM {d.table('quarantine', 'deals')} "
+            f"SELECT {i('_record_num')}, {i('_reasons')} FROM {d.table('quarantine', name)} "
             f"ORDER BY {i('_record_num')}"
         )
-        raw = s.fetchall(
-            f"SELECT {i('_record_num')}, {i('_raw_record')} FROM {d.table('quarantine', 'deals')}"
-        )
+        raw = s.fetchall(f"SELECT {i('_record_num')}, {i('_raw_record')} FROM {d.table('quarantine', name)}")
         columns = [*CURATED_COLUMNS, "_tenant_id", "_loaded_at", "_interval_start"]
         curated = s.fetchall(
-            f"SELECT {', '.join(i(c) for c in columns)} FROM {d.table('curated', 'deals')} ORDER BY {i('deal_id')}"
+            f"SELECT {', '.join(i(c) for c in columns)} FROM {d.table('curated', name)} ORDER BY {i('deal_id')}"
         )
     return {
         "verdicts": [(int(n), d.as_list(r)) for n, r in quarantined],
@@ -158,7 +160,7 @@ def test_same_verdicts_and_curated_rows_on_duckdb_and_snowflake(
     snow_counts = run_steps(source, batch, pipeline.Services(client, "sfparity", snow))
 
     for step in ("load_to_staging", "validate", "publish"):
-        keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs",)}
+        keep = {k: v for k, v in duck_counts[step].items() if k not in ("data_docs", "data_docs_page")}
         assert {k: snow_counts[step][k] for k in keep} == keep, step
     assert snow_counts["quarantine"]["quarantined"] == duck_counts["quarantine"]["quarantined"]
     snow_out = outputs(snow)
@@ -223,7 +225,7 @@ def test_snowflake_publish_is_idempotent_and_older_versions_never_win(landed, sn
     assert curated() == before
 
     # The next interval brings an older version of D002 and a newer one of D005.
-    late = Batch("deals", "acme", END, END + dt.timedelta(days=1), "scheduled__2")
+    late = Batch(source.name, "acme", END, END + dt.timedelta(days=1), "scheduled__2")
     records = [
         deal(2, stage="closed_lost", updated_at="2026-11-01T06:00:00Z"),
         deal(5, stage="closed_won", updated_at="2026-11-02T09:00:00Z"),
