@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 AWS_REGION = "us-east-1"
 EMBEDDED_PII_KEY = "embedded-dev-only-pii-key-not-a-secret"
+RECENT_DAYS = 3
 
 
 @dataclass
@@ -57,6 +59,7 @@ class EmbeddedStack:
 
 
 def start_embedded(api_rate_limit: float | None = None) -> EmbeddedStack:
+    """moto and the fake source API (every day from the first demo day on), both on loopback."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -155,6 +158,22 @@ def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[
             s3.put_bytes(key, sink.getvalue().encode(), "text/csv", data_class="inbound")
             written += len(rows)
     return written
+
+
+def recent_days(count: int = RECENT_DAYS, today: dt.date | None = None) -> list[str]:
+    """The ``count`` UTC days through ``today`` (default: today), oldest first, none before the seed's first day."""
+    from dev.fakeapi.seed import FIRST_DAY
+
+    today = today or dt.datetime.now(dt.UTC).date()
+    days = [today - dt.timedelta(days=back) for back in range(count - 1, -1, -1)]
+    return [day.isoformat() for day in days if day >= FIRST_DAY]
+
+
+def seed_recent_inbound_files(
+    s3_client, bucket: str, source: SourceConfig, *, count: int = RECENT_DAYS, today: dt.date | None = None
+) -> int:
+    """``seed_inbound_files`` for the ``recent_days``, so that the current intervals have files too."""
+    return seed_inbound_files(s3_client, bucket, source, recent_days(count, today))
 
 
 def ensure_dynamodb_table(client, table: str) -> None:

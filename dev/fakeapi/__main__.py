@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dev.fakeapi.app import DEFAULT_RATE_LIMIT, FakeSourceApi
-from dev.fakeapi.seed import DEMO_DAYS
+from dev.fakeapi.seed import FIRST_DAY
 from dev.fakeapi.server import LOOPBACK, serve
 
 
@@ -33,19 +33,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--days",
         type=int,
         default=0,
-        help="serve this many days from the first demo day (default: the demo days)",
+        help="serve only this many days from the first demo day (default: every day from then on)",
     )
     parser.add_argument("--clock", help="freeze the clock at this RFC 3339 time, e.g. 2026-11-02T00:05:00Z")
     parser.add_argument("--ready-file", type=Path, help="write the URL to this file once listening")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    days = {"days": [DEMO_DAYS[0] + timedelta(days=n) for n in range(args.days)]} if args.days else {}
-    api = FakeSourceApi(rate_limit=args.rate_limit or None, **days)
+def build_api(args: argparse.Namespace) -> FakeSourceApi:
+    days = [FIRST_DAY + timedelta(days=n) for n in range(args.days)] if args.days else None
+    api = FakeSourceApi(rate_limit=args.rate_limit or None, days=days)
     if args.clock:
         api.set_clock(args.clock)
+    return api
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    api = build_api(args)
     stop_requested = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop_requested.set())

@@ -5,6 +5,8 @@ Data: ``GET /v1/tenants/{tenant}/{deals|calls}`` with ``updated_since`` (inclusi
 answers ``{"data", "next_cursor"}``) or ``style=page`` (``page=1..``, answers ``{"data", "page",
 "has_more"}``). Both order by (updated_at, pk, seq); seq breaks ties between exact duplicates, so
 the keyset cursor neither loses nor repeats rows. Only rows that arrived by the clock are served.
+By default every day from ``seed.FIRST_DAY`` on is served, each built when a request's window first
+reaches it; ``days=[...]`` serves only those days, built up front.
 
 Admin (never rate limited): ``GET /_admin/health``, ``GET|POST /_admin/clock``,
 ``GET|POST|DELETE /_admin/faults``, ``GET|POST /_admin/rate_limit``, ``GET /_admin/stats``,
@@ -16,12 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import itertools
 import json
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,6 +38,8 @@ MAX_PAGE_SIZE = 1000
 ADMIN_PREFIX = "/_admin/"
 LIST_PARAMETERS = ("updated_since", "updated_before", "page_size", "style", "cursor", "page")
 _LATE_FAULT_SEQ = 10_000_000
+_CACHED_DAYS = 256
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,140 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _row_key(row: StoredRow) -> tuple[datetime, str, int]:
+    return row.key
+
+
+@dataclass(frozen=True)
+class RowSpan:
+    """Stored rows sorted by key, and the latest arrival among them."""
+
+    rows: list[StoredRow]
+    last_arrival: datetime | None
+
+    @classmethod
+    def of(cls, rows: list[StoredRow]) -> RowSpan:
+        return cls(rows, max((row.arrived_at for row in rows), default=None))
+
+
+class StoredDays:
+    """The rows each (resource, tenant) serves: the given days, built up front, or (``days=None``) every
+    day from ``seed.FIRST_DAY`` on, each built when a page first needs it and kept in a bounded cache.
+
+    ``seq`` is a row's position in the whole served ordering: day n's rows start at n * the daily size.
+    Every day holds exactly the daily size, so numbered pages skip whole settled days without building them.
+    """
+
+    def __init__(
+        self, resources: Iterable[str], tenants: Iterable[str], days: Iterable[date | str] | None
+    ) -> None:
+        self.days = None if days is None else sorted({seed.as_date(day) for day in days})
+        if self.days == []:
+            raise ValueError("days must name at least one day; None serves every day")
+        self.first_day = self.days[0] if self.days else seed.FIRST_DAY
+        self._fixed = {
+            (resource, tenant): RowSpan.of(_stored_rows(resource, tenant, self.days))
+            for resource in (resources if self.days else ())
+            for tenant in tenants
+        }
+        self._cache: OrderedDict[tuple[str, str, date], RowSpan] = OrderedDict()
+
+    def last_day(self, now: datetime) -> date:
+        """The last day with rows that may have arrived by ``now``."""
+        return self.days[-1] if self.days else now.date()
+
+    def span(
+        self, resource: str, tenant: str, since: datetime | None, before: datetime | None, now: datetime
+    ) -> RowSpan:
+        """Every row that may be in [since, before) and arrived by ``now`` (and maybe others), sorted."""
+        if self.days:
+            return self._fixed[(resource, tenant)]
+        parts = [self._day(resource, tenant, day) for day in self._window_days(since, before, now)]
+        if len(parts) == 1:
+            return parts[0]
+        return RowSpan(
+            [row for part in parts for row in part.rows],
+            max((part.last_arrival for part in parts if part.last_arrival), default=None),
+        )
+
+    def page(self, resource: str, tenant: str, request: ListRequest, now: datetime) -> Page:
+        """The page ``request`` asks for, building only the days it reaches (every day mode only)."""
+        since, before = request.updated_since, request.updated_before
+        days = self._window_days(since, before, now)
+        skip, after = 0, None
+        if request.style == "page":
+            skip = (request.page - 1) * request.page_size
+            while days and skip >= (
+                count := self._visible_count(resource, tenant, days[0], since, before, now)
+            ):
+                skip -= count
+                days.popleft()
+        elif request.cursor:
+            cursor = request.cursor
+            after = (cursor.updated_at, cursor.pk, cursor.seq)
+            while days and days[0] < cursor.updated_at.date():
+                days.popleft()
+        rows = self._visible(resource, tenant, days, since, before, now, after)
+        window = list(itertools.islice(rows, skip, skip + request.page_size + 1))
+        following = window[request.page_size] if len(window) > request.page_size else None
+        return Page(window[: request.page_size], following)
+
+    def _window_days(self, since: datetime | None, before: datetime | None, now: datetime) -> deque[date]:
+        first = max(self.first_day, since.date()) if since else self.first_day
+        last = now.date() if before is None else min(now.date(), (before - _TICK).date())
+        return deque(first + timedelta(days=n) for n in range((last - first).days + 1))
+
+    def _visible_count(
+        self,
+        resource: str,
+        tenant: str,
+        day: date,
+        since: datetime | None,
+        before: datetime | None,
+        now: datetime,
+    ) -> int:
+        whole_day = (since is None or since <= seed.day_start(day)) and (
+            before is None or seed.day_start(day + timedelta(days=1)) <= before
+        )
+        if whole_day and seed.settled_at(day) <= now:
+            return seed.daily_size(resource, tenant)
+        return sum(1 for _ in self._visible(resource, tenant, [day], since, before, now))
+
+    def _visible(
+        self,
+        resource: str,
+        tenant: str,
+        days: Iterable[date],
+        since: datetime | None,
+        before: datetime | None,
+        now: datetime,
+        after: tuple[datetime, str, int] | None = None,
+    ) -> Iterator[StoredRow]:
+        """Rows of ``days`` in [since, before), arrived by ``now`` and after the ``after`` key, in order."""
+        for day in days:
+            span = self._day(resource, tenant, day)
+            rows = span.rows
+            low = 0 if since is None else bisect.bisect_left(rows, (since,), key=_row_key)
+            if after is not None:
+                low = max(low, bisect.bisect_right(rows, after, key=_row_key))
+            high = len(rows) if before is None else bisect.bisect_left(rows, (before,), key=_row_key)
+            if span.last_arrival is not None and span.last_arrival <= now:
+                yield from rows[low:high]
+            else:
+                yield from (row for row in rows[low:high] if row.arrived_at <= now)
+
+    def _day(self, resource: str, tenant: str, day: date) -> RowSpan:
+        key = (resource, tenant, day)
+        span = self._cache.pop(key, None)
+        if span is None:
+            first_seq = (day - self.first_day).days * seed.daily_size(resource, tenant)
+            span = RowSpan.of(_to_stored_rows(resource, seed.seed_rows(resource, tenant, day), first_seq))
+        self._cache[key] = span
+        if len(self._cache) > _CACHED_DAYS:
+            self._cache.popitem(last=False)
+        return span
+
+
 class TokenBucketLimiter:
     """One token bucket per key: ``per_second`` tokens a second, burst ``per_second``. None: no limit."""
 
@@ -238,25 +377,14 @@ class FakeSourceApi:
         self,
         *,
         rate_limit: float | None = DEFAULT_RATE_LIMIT,
-        days: Iterable[date] = seed.DEMO_DAYS,
+        days: Iterable[date | str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        days = sorted(days)
+        """``days``: serve only these days; None serves every day from ``seed.FIRST_DAY`` on."""
         self.tenants = seed.DEMO_TENANTS
         self.resources = seed.HTTP_RESOURCES
-        self._rows = {
-            (resource, tenant): _stored_rows(resource, tenant, days)
-            for resource in self.resources
-            for tenant in self.tenants
-        }
-        # The index: rows are sorted by key, so a window is two bisections; most rows arrived long ago.
-        self._keys = {pair: [row.key for row in rows] for pair, rows in self._rows.items()}
-        self._last_arrival = {
-            pair: max((row.arrived_at for row in rows), default=None) for pair, rows in self._rows.items()
-        }
-        self._data_start = seed.day_start(days[0])
-        self._data_end = seed.day_start(days[-1]) + timedelta(days=1)
+        self._stored = StoredDays(self.resources, self.tenants, days)
         self._initial_rate_limit = rate_limit
         self._monotonic, self._sleep = monotonic, sleep
         self._lock = threading.RLock()
@@ -363,11 +491,10 @@ class FakeSourceApi:
         return self._listing(resource, tenant, request, faults), delay
 
     def _listing(self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]) -> Response:
-        rows = self._visible_rows(resource, tenant, request, faults)
         served = request
         if any(fault.repeats_now(request.page_number) for fault in faults if fault.mode == "repeated_page"):
             served = request.first_page()
-        page = _select_page(rows, served)
+        page = self._page(resource, tenant, served, faults)
         data = [apply_record_faults(faults, resource, row.seq, row.record) for row in page.rows]
         if any(fault.mode == "duplicates" for fault in faults):
             data = [record for record in data for _ in range(2)]
@@ -380,13 +507,20 @@ class FakeSourceApi:
         next_cursor = Cursor.after(page.rows[-1], served.page_number + 1).encode() if page.following else None
         return json_response(200, {"data": data, "next_cursor": next_cursor})
 
-    def _visible_rows(
-        self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]
-    ) -> list[StoredRow]:
-        rows = self._rows[(resource, tenant)]
-        extra = self._late_fault_rows(resource, tenant, request, faults)
+    def _page(self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]) -> Page:
         now = self.now()
+        extra = self._late_fault_rows(resource, tenant, request, faults, now)
+        if self._stored.days or extra:
+            return _select_page(self._visible_rows(resource, tenant, request, extra, now), request)
+        return self._stored.page(resource, tenant, request, now)
+
+    def _visible_rows(
+        self, resource: str, tenant: str, request: ListRequest, extra: list[StoredRow], now: datetime
+    ) -> list[StoredRow]:
         since, before = request.updated_since, request.updated_before
+        # Rows are sorted by key, so a window is two bisections; most rows arrived long ago.
+        span = self._stored.span(resource, tenant, since, before, now)
+        rows = span.rows
         if extra:
             rows = sorted(rows + extra, key=lambda row: row.key)
             return [
@@ -396,19 +530,17 @@ class FakeSourceApi:
                 and (since is None or row.updated_at >= since)
                 and (before is None or row.updated_at < before)
             ]
-        keys = self._keys[(resource, tenant)]
-        low = 0 if since is None else bisect.bisect_left(keys, (since,))
-        high = len(rows) if before is None else bisect.bisect_left(keys, (before,))
-        last = self._last_arrival[(resource, tenant)]
-        if last is not None and last <= now:
+        low = 0 if since is None else bisect.bisect_left(rows, (since,), key=_row_key)
+        high = len(rows) if before is None else bisect.bisect_left(rows, (before,), key=_row_key)
+        if span.last_arrival is not None and span.last_arrival <= now:
             return rows[low:high]
         return [row for row in rows[low:high] if row.arrived_at <= now]
 
     def _late_fault_rows(
-        self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]
+        self, resource: str, tenant: str, request: ListRequest, faults: list[Fault], now: datetime
     ) -> list[StoredRow]:
-        start = request.updated_since or self._data_start
-        end = request.updated_before or self._data_end
+        start = request.updated_since or seed.day_start(self._stored.first_day)
+        end = request.updated_before or seed.day_start(self._stored.last_day(now)) + timedelta(days=1)
         extra = []
         for fault in faults:
             if fault.mode == "late_records":

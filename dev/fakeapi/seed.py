@@ -1,8 +1,10 @@
 """Deterministic seed data for the fake source API: pure functions, no I/O.
 
 Each (resource, tenant, day) is drawn from its own ``random.Random`` seeded by those three values, so
-two builds are always equal. Tenants are ``DEMO_TENANTS``, days are ``DEMO_DAYS`` (any later day works
-too). Ids are numbered per day: day 1 starts at 00001, day 2 at 05001 (``D-``, ``C-``, ``E-`` prefixes).
+two builds are always equal. Tenants are ``DEMO_TENANTS``. The history starts on ``FIRST_DAY``, the first
+of the ``DEMO_DAYS``, and every later day has the same sizes and the same mix of anomalies. Ids are
+numbered per day: day 1 starts at 00001, day 2 at 05001, day n at (n - 1) * 5000 + 1 (``D-``, ``C-``, ``E-``
+prefixes).
 
 Rows per tenant and day (``DAILY_SIZES``, counting every anomalous row):
 deals acme 300, globex 200, initech 120; calls 500, 300, 150; product_usage 400, 250, 100.
@@ -35,6 +37,7 @@ from typing import Any
 
 DEMO_TENANTS: tuple[str, ...] = ("acme", "globex", "initech")
 DEMO_DAYS: tuple[date, ...] = (date(2026, 11, 1), date(2026, 11, 2))
+FIRST_DAY = DEMO_DAYS[0]
 RESOURCES: tuple[str, ...] = ("deals", "calls", "product_usage")
 HTTP_RESOURCES: tuple[str, ...] = ("deals", "calls")
 
@@ -125,6 +128,11 @@ def day_start(day: date | str) -> datetime:
     return datetime.combine(as_date(day), datetime.min.time(), tzinfo=UTC)
 
 
+def settled_at(day: date | str) -> datetime:
+    """When the last of the day's rows has arrived: the latest late arrival, the next morning."""
+    return day_start(day) + timedelta(days=1, seconds=_NEXT_DAY_ARRIVAL[1])
+
+
 def daily_size(resource: str, tenant: str) -> int:
     _check(resource, tenant)
     return DAILY_SIZES[resource][tenant]
@@ -199,9 +207,9 @@ def _ceil_to_second(moment: datetime) -> datetime:
 
 def _build_day(resource: str, tenant: str, day: date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     counts = anomaly_counts(resource, tenant)
-    day_index = (day - DEMO_DAYS[0]).days
+    day_index = (day - FIRST_DAY).days
     if day_index < 0:
-        raise ValueError(f"seed data starts on {DEMO_DAYS[0]}; got {day}")
+        raise ValueError(f"seed data starts on {FIRST_DAY}; got {day}")
     rng = random.Random(f"salestalk-fakeapi/{resource}/{tenant}/{day.isoformat()}")
     unique_count = daily_size(resource, tenant) - counts["duplicates"] - counts["versions"]
     unique_count -= counts["out_of_order"]
@@ -363,7 +371,7 @@ def _deal(rng: random.Random, tenant: str, day: date, deal_id: str) -> dict[str,
 
 def _call(rng: random.Random, tenant: str, day: date, call_id: str) -> dict[str, Any]:
     existing_deals = daily_size("deals", tenant) - 10
-    deal_number = max(0, (day - DEMO_DAYS[0]).days) * IDS_PER_DAY + rng.randint(1, existing_deals)
+    deal_number = max(0, (day - FIRST_DAY).days) * IDS_PER_DAY + rng.randint(1, existing_deals)
     return {
         "call_id": call_id,
         "deal_id": f"D-{deal_number:05d}",

@@ -85,7 +85,7 @@ class FakeApiClient:
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[RunningServer]:
-    with serve(api=FakeSourceApi(rate_limit=None)) as server:
+    with serve(api=FakeSourceApi(rate_limit=None, days=seed.DEMO_DAYS)) as server:
         yield server
 
 
