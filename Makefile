@@ -1,4 +1,4 @@
-# SalesTalk data pipelines. `make demo` and `make test` set up .venv themselves.
+# SalesTalk data pipelines. `make demo` and `make test` set up .venv themselves. `make help` lists every target.
 SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -7,15 +7,15 @@ STAMP := $(VENV)/.installed-dev
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test test-fast lint format validate-config status lock clean benchmarks airflow stop airflow-status alerts freshness quarantine redrive dead-letters dead-letter-redrive
+.PHONY: help setup demo airflow stop airflow-status env airflow-cli alerts freshness status quarantine redrive \
+	dead-letters dead-letter-redrive validate-config lint format browser test test-fast benchmarks lock clean
 
-help:
-	@echo "make demo             run every demo source end to end on the embedded defaults"
-	@echo "make airflow          start a local Airflow (UI on 127.0.0.1) on the embedded defaults; make stop stops it"
-	@echo "make test             lint, config check and the whole test suite"
-	@echo "make validate-config  check every file in include/sources/"
-	@echo "make status SOURCE=deals INTERVAL=2026-11-01T00:00:00Z   counts of one interval"
-	@echo "make benchmarks       parse-time and throughput benchmarks (slow)"
+# $(call need,VAR,usage line[,sources|tenants|intervals]): when VAR is empty, a one-line usage error naming
+# the valid values (of SOURCE when it is set), exit 2.
+need = $(if $(strip $($(1))),,@$(PY) -m salestalk usage --values $(or $(3),none) $(if $(SOURCE),--source "$(SOURCE)") $(if $(TENANT),--tenant "$(TENANT)") -- "$(2)")
+
+help: ## list every target
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -23,67 +23,91 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.lock
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) ## create .venv from requirements-dev.lock (the other targets do it when needed)
 
-demo: setup
+demo: setup ## run every demo source end to end on the embedded defaults and print what happened
 	$(PY) -m dev.demo
 
 # Local Airflow in the background: api-server, scheduler, dag-processor and triggerer, SQLite, LocalExecutor,
-# moto and the fake source API. State (pids, URL, login) in .local/airflow/state.json. PORT=8080 by default.
-airflow: setup
-	$(PY) -m dev.airflow_stack start $(if $(PORT),--port $(PORT))
+# moto and the fake source API, under .local/airflow (or $SALESTALK_LOCAL_HOME). State (pids, URL, login) in
+# state.json, the CLI's environment in client.env there.
+airflow: setup ## [PORT=8080] [PARALLELISM=4]: start a local Airflow on 127.0.0.1 in the background
+	$(PY) -m dev.airflow_stack start $(if $(PORT),--port $(PORT)) $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
-stop:
+stop: ## stop what make airflow started
 	$(PY) -m dev.airflow_stack stop
 
-airflow-status:
+airflow-status: ## print the local Airflow's state (URL, pids, logs)
 	$(PY) -m dev.airflow_stack status
 
-alerts: setup
-	$(PY) -m salestalk alerts
+env: setup ## the local Airflow's environment as export lines: eval "$(make -s env)"
+	@$(PY) -m salestalk env
 
-freshness: setup
-	$(PY) -m salestalk freshness
+airflow-cli: setup ## ARGS="<airflow arguments>": the airflow CLI against the local Airflow
+	$(call need,ARGS,make airflow-cli ARGS='<airflow arguments>')
+	$(PY) -m salestalk airflow -- $(ARGS)
 
-quarantine: setup
+alerts: setup ## [SOURCE=] [TENANT=]: the local alert log, newest last
+	$(PY) -m salestalk alerts $(if $(SOURCE),--source "$(SOURCE)") $(if $(TENANT),--tenant "$(TENANT)")
+
+freshness: setup ## [SOURCE=]: freshness diagnosis per source and tenant
+	$(PY) -m salestalk freshness $(if $(SOURCE),--source "$(SOURCE)")
+
+status: setup ## SOURCE= [INTERVAL=] [TENANT=]: counts of one interval (default the newest) and its curated rows
+	$(call need,SOURCE,make status SOURCE=<source> [INTERVAL=<start>] [TENANT=<tenant>],sources)
+	$(PY) -m salestalk status --source "$(SOURCE)" $(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(TENANT),--tenant "$(TENANT)")
+
+quarantine: setup ## SOURCE= [TENANT=] [INTERVAL=]: quarantined rows per tenant, interval and rule
+	$(call need,SOURCE,make quarantine SOURCE=<source> [TENANT=<tenant>] [INTERVAL=<start>],sources)
 	$(PY) -m salestalk quarantine list --source "$(SOURCE)" $(if $(TENANT),--tenant "$(TENANT)") $(if $(INTERVAL),--interval "$(INTERVAL)")
 
-redrive: setup
+redrive: setup ## SOURCE= TENANT= INTERVAL=: re-validate and publish one quarantined batch
+	$(call need,SOURCE,make redrive SOURCE=<source> TENANT=<tenant> INTERVAL=<start>,sources)
+	$(call need,TENANT,make redrive SOURCE=<source> TENANT=<tenant> INTERVAL=<start>,tenants)
+	$(call need,INTERVAL,make redrive SOURCE=<source> TENANT=<tenant> INTERVAL=<start>,intervals)
 	$(PY) -m salestalk quarantine redrive --source "$(SOURCE)" --tenant "$(TENANT)" --interval "$(INTERVAL)"
 
-dead-letters: setup
+dead-letters: setup ## TENANT=: the DynamoDB dead letters of a tenant
+	$(call need,TENANT,make dead-letters TENANT=<tenant>,tenants)
 	$(PY) -m salestalk dead-letter list --tenant "$(TENANT)"
 
-dead-letter-redrive: setup
+dead-letter-redrive: setup ## TENANT=: replay a tenant's DynamoDB dead letters
+	$(call need,TENANT,make dead-letter-redrive TENANT=<tenant>,tenants)
 	$(PY) -m salestalk dead-letter redrive --tenant "$(TENANT)"
 
-validate-config: setup
+validate-config: setup ## check every file in include/sources/
 	$(PY) -m salestalk validate-config
 
-status: setup
-	$(PY) -m salestalk status --source "$(SOURCE)" --interval "$(INTERVAL)"
-
-lint: setup
+lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: setup
+format: setup ## ruff format and ruff check --fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint validate-config
+# The browser test drives Debian's Chromium through playwright (no browser download).
+browser: ## install Debian's chromium (/usr/bin/chromium) for the browser test when it is missing
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else \
+	  echo "make browser: /usr/bin/chromium is missing; install it as root: apt-get install -y chromium" >&2; \
+	  [ "$$CI" != true ]; exit; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  || { echo "make browser: could not install chromium (apt-get install -y chromium)" >&2; [ "$$CI" != true ]; }
+
+test: lint validate-config browser ## lint, config check, Chromium, then the whole test suite
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
-test-fast: setup
+test-fast: setup ## the tests without the e2e and services ones
 	$(VENV)/bin/pytest -m "not e2e and not services"
 
-benchmarks: setup
+benchmarks: setup ## parse-time and throughput benchmarks (slow)
 	$(PY) benchmarks/parse_time.py
 	$(PY) benchmarks/throughput.py
 
-lock: setup
+lock: setup ## recompile requirements.lock and requirements-dev.lock
 	$(VENV)/bin/uv pip compile requirements.txt -o requirements.lock --python-version 3.11 -q
 	$(VENV)/bin/uv pip compile requirements-dev.txt -o requirements-dev.lock --python-version 3.11 -q
 
-clean:
+clean: ## delete .local, the GX Data Docs and the caches
 	rm -rf .local great_expectations/uncommitted .pytest_cache .ruff_cache .hypothesis

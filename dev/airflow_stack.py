@@ -7,7 +7,7 @@ Stable API (other tests import it; keep it backwards compatible)::
 
     from dev.airflow_stack import AirflowStack, free_port, stack_env
 
-    env = stack_env(home, api_port=free_port())                # SQLite + LocalExecutor
+    env = stack_env(home, api_port=free_port())                # SQLite + LocalExecutor (parallelism 4)
     env = stack_env(home, api_port=free_port(), db_url="postgresql+psycopg2://postgres@127.0.0.1/db",
                     executor="CeleryExecutor", broker_url="redis://127.0.0.1:6379/0")
     env.update(embedded.connection_env())                      # moto + fake API connections, if wanted
@@ -19,16 +19,21 @@ Stable API (other tests import it; keep it backwards compatible)::
         tis = stack.task_instances("source_deals", run_id)    # REST dicts: task_id, map_index, state, try_number
         stack.kill("celery-worker-1")                          # SIGKILL its process group and descendants
         stack.component_of(ti["pid"])                          # "celery-worker-2": whose tree runs a task
+    stack = AirflowStack.attach(state)                         # a client of a running `start` (state.json)
 
 ``stack_env`` returns the whole environment Airflow needs: ``AIRFLOW_HOME``, the DAG and plugin folders of this
 repository, the metadata DB URL, the executor, a random 64-byte JWT secret, the API port and the execution
-API URL, free log-server ports, ``LOAD_EXAMPLES=False``, ``PYTHONPATH`` (plugins and the repository root)
-and, for Celery, the broker, a result backend on the metadata DB, a queue and a Redis key prefix unique to
-this stack (so stacks sharing one Redis never steal each other's tasks). Pass ``extra={...}`` to add or
-override variables. Inherited ``AIRFLOW*`` variables of the calling process are dropped, so a test's own
-in-process Airflow settings never leak into the stack.
+API URL, free log-server ports, ``LOAD_EXAMPLES=False``, ``PYTHONPATH`` (plugins and the repository root),
+for the LocalExecutor ``AIRFLOW__CORE__PARALLELISM`` (its worker processes; ``parallelism=``, default
+``LOCAL_PARALLELISM`` = 4, which suits a 2-core laptop) and, for Celery, the broker, a result backend on
+the metadata DB, a queue and a Redis key prefix unique to this stack (so stacks sharing one Redis never
+steal each other's tasks). Pass ``extra={...}`` to add or override variables. Inherited ``AIRFLOW*``
+variables of the calling process are dropped, so a test's own in-process Airflow settings never leak into
+the stack.
 
-``AirflowStack(env, celery_workers=0, components=DEFAULT_COMPONENTS, log_dir=None)``:
+``AirflowStack(env, celery_workers=0, components=DEFAULT_COMPONENTS, log_dir=None)``; or
+``AirflowStack.attach(state, env=None)`` for a stack another process started (``start``'s
+``state.json``): the REST helpers and ``airflow(...)`` work; it owns no process, ``stop()`` does nothing.
 
 - ``start(timeout=240)`` runs ``airflow db migrate``, starts ``api-server --host 127.0.0.1``,
   ``scheduler --skip-serve-logs``, ``dag-processor``, ``triggerer --skip-serve-logs`` and the Celery
@@ -36,8 +41,9 @@ in-process Airflow settings never leak into the stack.
   with its own log file ``<log_dir>/<name>.log`` (default ``$AIRFLOW_HOME/stack-logs``); waits until
   ``/api/v2/monitor/health`` reports every started component healthy; then logs in with
   ``POST /auth/token`` using the SimpleAuthManager password generated into
-  ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. If a component exits early it raises
-  ``StackError`` with the tail of its log.
+  ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. That file and the component logs (the
+  api-server prints the password) are mode 0600. If a component exits early it raises ``StackError`` with
+  the tail of its log.
 - ``stop(grace=20)`` sends SIGTERM to every process group, then SIGKILL to those still alive. Idempotent.
   The context manager calls ``start`` and ``stop``; ``stop`` also runs when ``start`` fails.
 - ``base_url``, ``username``, ``password``, ``token``, ``processes`` (name -> Popen), ``log_path(name)``,
@@ -52,13 +58,18 @@ in-process Airflow settings never leak into the stack.
 
 Command line (``make airflow`` / ``make stop``)::
 
-    python -m dev.airflow_stack start [--port 8080]   # background; prints the URL and the login
-    python -m dev.airflow_stack stop
-    python -m dev.airflow_stack status
+    python -m dev.airflow_stack start [--home DIR] [--port 8080] [--parallelism 4] [--env NAME=VALUE ...]
+    python -m dev.airflow_stack stop [--home DIR]
+    python -m dev.airflow_stack status [--home DIR]
 
-``start`` runs ``serve`` detached: moto and the fake source API (dev.embedded) in that process, the
-bucket, DynamoDB table and inbound files prepared, then the four components with SQLite and the
-LocalExecutor under ``.local/airflow``. Its state (pids, URL, login) is in ``.local/airflow/state.json``.
+``start`` runs ``serve`` detached and waits until it is ready: moto and the fake source API (dev.embedded)
+in that process, the bucket, DynamoDB table and inbound files prepared, then the four components with
+SQLite and the LocalExecutor under the home: ``--home``, else ``SALESTALK_LOCAL_HOME``, else
+``.local/airflow``. The components get the launcher's ``SALESTALK_*`` variables (e.g.
+``SALESTALK_SOURCES_DIR``, ``SALESTALK_DUCKDB_PATH``), the settings' values made explicit, and each
+``--env`` (which may set ``AIRFLOW_*`` too). In the home: ``state.json`` (pids, URL, login, fake API and
+moto URLs) and ``client.env`` (the components' ``AIRFLOW*``/``SALESTALK_*`` variables as ``export`` lines,
+which ``python -m salestalk`` loads; see salestalk.client_env), both mode 0600 and removed on stop.
 """
 
 from __future__ import annotations
@@ -81,6 +92,15 @@ from types import TracebackType
 from typing import Any
 
 from salestalk import REPO_ROOT
+from salestalk.client_env import (
+    CLIENT_ENV_FILE,
+    client_variables,
+    local_home,
+    pid_alive,
+    read_state,
+    render,
+    write_private,
+)
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -93,6 +113,7 @@ COMMANDS = {
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 TERMINAL_RUN_STATES = ("success", "failed")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+LOCAL_PARALLELISM = 4  # LocalExecutor worker processes: tasks at a time on a 2-core laptop
 
 
 class StackError(RuntimeError):
@@ -123,6 +144,7 @@ def stack_env(
     executor: str = "LocalExecutor",
     broker_url: str | None = None,
     queue: str | None = None,
+    parallelism: int | None = None,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of every component of one stack. SQLite under ``home`` unless ``db_url`` is given."""
@@ -130,8 +152,7 @@ def stack_env(
     home.mkdir(parents=True, exist_ok=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     pythonpath = [str(REPO_ROOT / "plugins"), str(REPO_ROOT)]
-    if base.get("PYTHONPATH"):
-        pythonpath.append(base["PYTHONPATH"])
+    pythonpath += [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p not in pythonpath]
     env = {
         **base,
         "PYTHONPATH": os.pathsep.join(pythonpath),
@@ -156,6 +177,8 @@ def stack_env(
         "PYTHONUNBUFFERED": "1",
         "NO_PROXY": "*",
     }
+    if parallelism or executor == "LocalExecutor":
+        env["AIRFLOW__CORE__PARALLELISM"] = str(parallelism or LOCAL_PARALLELISM)
     if executor == "CeleryExecutor":
         if not broker_url:
             raise ValueError("the CeleryExecutor needs broker_url, e.g. redis://127.0.0.1:6379/0")
@@ -201,6 +224,16 @@ class AirflowStack:
         self.password = ""
         self.token = ""
 
+    @classmethod
+    def attach(cls, state: dict[str, Any], env: dict[str, str] | None = None) -> AirflowStack:
+        """A client of a running stack, from ``start``'s state; logs in. Owns no process."""
+        port = urllib.parse.urlsplit(state["url"]).port
+        home = state.get("home") or str(LOCAL_HOME)
+        stack = cls({**(env or {}), "AIRFLOW_HOME": home, "AIRFLOW__API__PORT": str(port)})
+        stack.username, stack.password = state.get("username", "admin"), state["password"]
+        stack.token = stack._token()
+        return stack
+
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> AirflowStack:
@@ -219,7 +252,7 @@ class AirflowStack:
         """Run one ``airflow`` CLI command to completion with the stack's environment."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path(log_name or args[0])
-        with open(log_path, "ab") as log:
+        with _open_private_log(log_path) as log:
             done = subprocess.run(
                 [self.python, "-m", "airflow", *args],
                 env=self.env,
@@ -237,6 +270,7 @@ class AirflowStack:
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} on {LOOPBACK} is taken")
         self.airflow("db", "migrate", log_name="db-migrate")
+        _make_private(self.home / PASSWORDS_FILE)  # before the api-server writes the password into it
         for name in self.components:
             self._spawn(name, COMMANDS[name])
         for number in range(1, self.celery_workers + 1):
@@ -258,7 +292,7 @@ class AirflowStack:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path(name), "ab") as log:
+        with _open_private_log(self.log_path(name)) as log:
             self.processes[name] = subprocess.Popen(
                 [self.python, "-m", "airflow", *argv],
                 env=self.env,
@@ -356,14 +390,27 @@ class AirflowStack:
     def login(self, deadline: float) -> str:
         """Read the generated admin password and get a JWT from ``POST /auth/token``."""
         passwords = self.home / PASSWORDS_FILE
-        while not passwords.exists() and time.monotonic() < deadline:
+        while True:
+            try:
+                known = json.loads(passwords.read_text() or "{}")
+            except (OSError, ValueError):
+                known = {}
+            if self.username in known:
+                break
+            if time.monotonic() > deadline:
+                raise StackError(f"no password for {self.username!r} in {passwords} in time")
+            self._check_alive()
             time.sleep(0.5)
-        self.password = json.loads(passwords.read_text())[self.username]
+        _make_private(passwords)
+        self.password = known[self.username]
+        self.token = self._token()
+        return self.token
+
+    def _token(self) -> str:
         answer = self.request(
             "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
         )
-        self.token = answer["access_token"]
-        return self.token
+        return answer["access_token"]
 
     # ---- REST API v2 -----------------------------------------------------------------------------
 
@@ -490,34 +537,46 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+def _make_private(path: Path) -> None:
+    """Create ``path`` empty, or keep it, with mode 0600 (it holds or will hold a password)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+
+
+def _open_private_log(path: Path):
+    """Open a log for appending, mode 0600: the api-server's log prints the generated admin password."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 # ---- make airflow / make stop ------------------------------------------------------------------------
 
-LOCAL_HOME = REPO_ROOT / ".local" / "airflow"
+LOCAL_HOME = REPO_ROOT / ".local" / "airflow"  # the default home; SALESTALK_LOCAL_HOME or --home override it
 STATE_FILE = LOCAL_HOME / "state.json"
 LAUNCHER_LOG = LOCAL_HOME / "launcher.log"
+PATH_SETTINGS = (
+    "SALESTALK_DUCKDB_PATH",
+    "SALESTALK_ALERT_DIR",
+    "SALESTALK_SOURCES_DIR",
+    "SALESTALK_LOCAL_HOME",
+)
 
 
-def _write_state(state: dict[str, Any]) -> None:
-    partial = STATE_FILE.with_name(".state.json.partial")
-    partial.write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(partial, STATE_FILE)
+def _home(home: str | Path | None) -> Path:
+    return Path(home).absolute() if home else local_home()
 
 
-def _read_state() -> dict[str, Any] | None:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+def _write_state(home: Path, state: dict[str, Any]) -> None:
+    write_private(home / "state.json", json.dumps(state, indent=2) + "\n")
+
+
+def _read_state(home: Path) -> dict[str, Any] | None:
+    return read_state(home)
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def prepare_embedded(
@@ -526,13 +585,20 @@ def prepare_embedded(
     bucket: str | None = None,
     table: str | None = None,
     days: tuple[str, ...] | None = None,
+    recent_days: int = 0,
 ) -> None:
     """Create the bucket and the DynamoDB table and drop the tenants' inbound files, as ``make demo`` does.
 
     ``bucket`` and ``table`` default to the settings (``SALESTALK_BUCKET``, ``SALESTALK_DYNAMODB_TABLE``).
+    ``recent_days`` also drops files for that many UTC days up to today, so a first trigger finds data.
     """
     from dev.demo import DEMO_DAYS
-    from dev.embedded import ensure_bucket, ensure_dynamodb_table, seed_inbound_files
+    from dev.embedded import (
+        ensure_bucket,
+        ensure_dynamodb_table,
+        seed_inbound_files,
+        seed_recent_inbound_files,
+    )
     from salestalk.config.loader import load_sources
     from salestalk.settings import get_settings
 
@@ -548,6 +614,8 @@ def prepare_embedded(
         for source in load_sources().configs.values():
             if source.extract.kind in {"s3_files", "events"}:
                 seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
+                if recent_days:
+                    seed_recent_inbound_files(client, bucket, source, count=recent_days)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -573,23 +641,50 @@ def bootstrap(endpoint_url: str, kms_alias: str, days: tuple[str, ...] | None = 
     prepare_embedded(target, days=days)
 
 
-def serve(port: int) -> int:
-    """Foreground: embedded services, then the four components; stop everything on SIGTERM or SIGINT."""
-    from dev.embedded import start_embedded
+def local_settings(home: Path) -> dict[str, str]:
+    """The pipelines' settings of a local stack made explicit: the launcher's environment, else the defaults."""
+    from salestalk.alerting.routes import alert_dir
+    from salestalk.settings import get_settings
 
-    LOCAL_HOME.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    return {
+        "SALESTALK_LOCAL_HOME": str(home),
+        "SALESTALK_BUCKET": settings.bucket,
+        "SALESTALK_DYNAMODB_TABLE": settings.dynamodb_table,
+        "SALESTALK_WAREHOUSE": settings.warehouse,
+        "SALESTALK_DUCKDB_PATH": str(settings.duckdb_path.absolute()),
+        "SALESTALK_ALERT_DIR": str(alert_dir().absolute()),
+    }
+
+
+def serve(
+    port: int,
+    home: Path | None = None,
+    *,
+    parallelism: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> int:
+    """Foreground: embedded services, then the four components; stop everything on SIGTERM or SIGINT."""
+    from dev.embedded import RECENT_DAYS, start_embedded
+
+    home = _home(home)
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
-    state: dict[str, Any] = {"launcher_pid": os.getpid(), "status": "starting"}
-    _write_state(state)
+    state: dict[str, Any] = {"launcher_pid": os.getpid(), "status": "starting", "home": str(home)}
+    _write_state(home, state)
     embedded = start_embedded()
     stack = None
     try:
-        prepare_embedded(embedded)
-        env = stack_env(LOCAL_HOME, api_port=port, extra=embedded.connection_env())
-        stack = AirflowStack(env, log_dir=LOCAL_HOME / "logs-components")
+        prepare_embedded(embedded, recent_days=RECENT_DAYS)
+        settings = {**embedded.connection_env(), **local_settings(home), **(extra or {})}
+        env = stack_env(home, api_port=port, parallelism=parallelism, extra=settings)
+        stack = AirflowStack(env, log_dir=home / "logs-components")
         stack.start()
+        client_env = home / CLIENT_ENV_FILE
+        write_private(client_env, render(client_variables(stack.env)))
         state.update(
             status="ready",
             url=stack.base_url,
@@ -597,10 +692,12 @@ def serve(port: int) -> int:
             password=stack.password,
             moto_url=embedded.moto_url,
             source_api_url=embedded.api_url,
+            client_env=str(client_env),
+            parallelism=stack.env.get("AIRFLOW__CORE__PARALLELISM"),
             components={name: p.pid for name, p in stack.processes.items()},
             logs=str(stack.log_dir),
         )
-        _write_state(state)
+        _write_state(home, state)
         print(f"ready at {stack.base_url}", flush=True)
         while not stopping:
             for name, process in stack.processes.items():
@@ -611,62 +708,90 @@ def serve(port: int) -> int:
         return 0
     except Exception as error:
         state.update(status="failed", error=str(error))
-        _write_state(state)
+        _write_state(home, state)
         raise
     finally:
+        (home / CLIENT_ENV_FILE).unlink(missing_ok=True)
         if stack is not None:
             stack.stop()
         embedded.stop()
         if state.get("status") != "failed":
-            STATE_FILE.unlink(missing_ok=True)
+            (home / "state.json").unlink(missing_ok=True)
         print("stopped", flush=True)
 
 
-def start_background(port: int | None, timeout: float = 300) -> int:
-    state = _read_state()
+def start_background(
+    port: int | None,
+    timeout: float = 300,
+    *,
+    home: Path | None = None,
+    parallelism: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> int:
+    home = _home(home)
+    state = _read_state(home)
     if state and _pid_alive(int(state.get("launcher_pid", 0))):
         print(f"already running: {state.get('url', '(starting)')}  (make stop to stop it)")
         return 0
-    LOCAL_HOME.mkdir(parents=True, exist_ok=True)
-    STATE_FILE.unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "state.json").unlink(missing_ok=True)
     if port is None:
         port = 8080 if port_is_free(8080) else free_port()
-    with open(LAUNCHER_LOG, "ab") as log:
+    argv = [sys.executable, "-m", "dev.airflow_stack", "serve", "--home", str(home), "--port", str(port)]
+    if parallelism:
+        argv += ["--parallelism", str(parallelism)]
+    for name, value in (extra or {}).items():
+        argv += ["--env", f"{name}={value}"]
+    child_env = dict(os.environ)
+    for name in PATH_SETTINGS:  # the components run in the home: relative paths mean the caller's folder
+        if child_env.get(name):
+            child_env[name] = os.path.abspath(child_env[name])
+    launcher_log = home / "launcher.log"
+    with _open_private_log(launcher_log) as log:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "dev.airflow_stack", "serve", "--port", str(port)],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=str(REPO_ROOT),
+            env=child_env,
         )
     print(f"starting Airflow (api-server, scheduler, dag-processor, triggerer) on {LOOPBACK}:{port} ...")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = _read_state() or {}
+        state = _read_state(home) or {}
         if state.get("status") == "ready":
             print(f"\nAirflow UI:  {state['url']}")
             print(f"Login:       {state['username']} / {state['password']}")
-            print("Executor:    LocalExecutor, SQLite metadata in .local/airflow/airflow.db")
+            print(
+                f"Executor:    LocalExecutor, parallelism {state.get('parallelism')} "
+                f"(make airflow PARALLELISM=8 to raise it), SQLite metadata in {home / 'airflow.db'}"
+            )
             print(
                 f"moto (S3, DynamoDB, KMS): {state['moto_url']}   fake source API: {state['source_api_url']}"
             )
-            print(f"Logs:        {state['logs']}/ and {LAUNCHER_LOG}")
+            print(f"Logs:        {state['logs']}/ and {launcher_log}")
+            print(
+                f"CLI:         python -m salestalk ... and make status/quarantine/... use this stack "
+                f'({state["client_env"]}); for a shell: eval "$(make -s env)"'
+            )
             print("Stop with:   make stop")
             return 0
         if state.get("status") == "failed" or launcher.poll() is not None:
-            print(f"failed to start: {state.get('error', '')}\n--- {LAUNCHER_LOG} ---", file=sys.stderr)
-            print("\n".join(LAUNCHER_LOG.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
+            print(f"failed to start: {state.get('error', '')}\n--- {launcher_log} ---", file=sys.stderr)
+            print("\n".join(launcher_log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
             return 1
         time.sleep(1)
-    print(f"not ready after {timeout:.0f}s; see {LAUNCHER_LOG}", file=sys.stderr)
+    print(f"not ready after {timeout:.0f}s; see {launcher_log}", file=sys.stderr)
     return 1
 
 
-def stop_background(timeout: float = 60) -> int:
-    state = _read_state()
+def stop_background(timeout: float = 60, *, home: Path | None = None) -> int:
+    home = _home(home)
+    state = _read_state(home)
     if not state:
-        print("nothing to stop (no .local/airflow/state.json)")
+        print(f"nothing to stop (no {home / 'state.json'})")
         return 0
     pid = int(state.get("launcher_pid", 0))
     if pid and _pid_alive(pid):
@@ -679,14 +804,16 @@ def stop_background(timeout: float = 60) -> int:
             os.killpg(int(component_pid), signal.SIGKILL)
             print(f"killed leftover {name}")
     if pid and _pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    STATE_FILE.unlink(missing_ok=True)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    (home / "state.json").unlink(missing_ok=True)
+    (home / CLIENT_ENV_FILE).unlink(missing_ok=True)
     print("stopped Airflow, moto and the fake source API")
     return 0
 
 
-def status() -> int:
-    state = _read_state()
+def status(home: Path | None = None) -> int:
+    state = _read_state(_home(home))
     if not state or not _pid_alive(int(state.get("launcher_pid", 0))):
         print("not running")
         return 1
@@ -694,15 +821,31 @@ def status() -> int:
     return 0
 
 
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.airflow_stack")
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start Airflow in the background (make airflow)")
     start.add_argument("--port", type=int, help="API/UI port (default 8080, or a free one if taken)")
-    commands.add_parser("stop", help="stop what start started (make stop)")
-    commands.add_parser("status", help="print the state file")
     run = commands.add_parser("serve", help="foreground; what start runs in the background")
     run.add_argument("--port", type=int, default=8080)
+    for command in (start, run):
+        command.add_argument("--parallelism", type=int, help=f"tasks at a time (default {LOCAL_PARALLELISM})")
+        command.add_argument(
+            "--env", type=_env_pair, action="append", default=[], help="NAME=VALUE for every component"
+        )
+    stop = commands.add_parser("stop", help="stop what start started (make stop)")
+    show = commands.add_parser("status", help="print the state file")
+    for command in (start, run, stop, show):
+        command.add_argument(
+            "--home", help="the stack's folder (default $SALESTALK_LOCAL_HOME or .local/airflow)"
+        )
     boot = commands.add_parser("bootstrap", help="docker compose: KMS key, bucket, table, inbound files")
     boot.add_argument("--endpoint-url", required=True, help="moto, e.g. http://moto:5000")
     boot.add_argument("--kms-alias", default="alias/salestalk-data")
@@ -711,13 +854,14 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap(args.endpoint_url, args.kms_alias)
         print(f"bootstrapped {args.endpoint_url}: KMS {args.kms_alias}, bucket, table, inbound files")
         return 0
+    home = Path(args.home).absolute() if args.home else None
     if args.command == "start":
-        return start_background(args.port)
+        return start_background(args.port, home=home, parallelism=args.parallelism, extra=dict(args.env))
     if args.command == "stop":
-        return stop_background()
+        return stop_background(home=home)
     if args.command == "status":
-        return status()
-    return serve(args.port)
+        return status(home)
+    return serve(args.port, home, parallelism=args.parallelism, extra=dict(args.env))
 
 
 if __name__ == "__main__":

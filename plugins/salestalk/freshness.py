@@ -4,11 +4,15 @@ For each tenant of a source, read the latest ``_loaded_at`` (when we landed it),
 date (the config's ``schema.business_date_column``) and the newest data interval from
 ``curated.<source>``, then walk this decision tree (runbook: docs/runbooks/freshness.md):
 
+0. Nothing was ever loaded and no batch of the source was ever recorded: **never_run** (a new source, or
+   a fresh stack). Not a problem, never alerted.
 1. The latest load is older than ``alerting.freshness.max_load_age_minutes`` (or there is none):
    **extraction_problem**: we stopped landing data (DAG paused or failing, source API down).
 2. The downstream job (``alerting.freshness.downstream_schedule``, the app's insight summaries) last ran
    after the newest interval closed but before that interval's rows landed: **timing_mismatch**: the
-   data is here now, but the consumer read the table too early.
+   data is here now, but the consumer read the table too early. When it last ran is assumed from its
+   schedule unless the caller knows (``downstream_ran_at``; the CLI asks Airflow's metadata DB), and a
+   downstream job that never ran cannot have read too early.
 3. The newest business date is more than ``max_business_date_lag_days`` old: **source_behind**: we load
    on time, but the source system has nothing newer (its own export or sync is late).
 4. Otherwise **healthy**.
@@ -21,12 +25,16 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from salestalk.names import CURATED
+from salestalk.names import AUDIT, BATCH_RESULTS, CURATED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from salestalk.alerting.payload import Alert
     from salestalk.config.models import SourceConfig
     from salestalk.warehouse.base import Warehouse
+
+    DownstreamRuns = Callable[[SourceConfig, dt.datetime], dt.datetime | None]
 
 CRON_PRESETS = {
     "@hourly": "0 * * * *",
@@ -42,9 +50,14 @@ CRON_PRESETS = {
 
 class Classification(enum.StrEnum):
     HEALTHY = "healthy"
+    NEVER_RUN = "never_run"
     SOURCE_BEHIND = "source_behind"
     TIMING_MISMATCH = "timing_mismatch"
     EXTRACTION_PROBLEM = "extraction_problem"
+
+    @property
+    def is_problem(self) -> bool:
+        return self not in (Classification.HEALTHY, Classification.NEVER_RUN)
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class Observation:
     latest_business_date: dt.date | None
     latest_interval_start: dt.datetime | None
     rows: int = 0
+    source_ran: bool = True  # any batch of the source recorded, or any curated row, for any tenant
+    recorded: bool = False  # a batch of this tenant is recorded (audit.batch_results)
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,16 @@ def classify(
     def verdict(classification: Classification, reason: str) -> Diagnosis:
         return Diagnosis(obs, classification, reason, now, downstream_ran_at, age, lag)
 
+    if obs.latest_loaded_at is None and not obs.source_ran:
+        return verdict(
+            Classification.NEVER_RUN,
+            "no batch of this source has been recorded yet (a new source or a fresh stack)",
+        )
+    if obs.latest_loaded_at is None and obs.recorded:
+        return verdict(
+            Classification.EXTRACTION_PROBLEM,
+            "batches ran but nothing was ever published for this tenant (held back or failing: see status)",
+        )
     if obs.latest_loaded_at is None:
         return verdict(Classification.EXTRACTION_PROBLEM, "nothing has ever been loaded for this tenant")
     if age > max_load_age_minutes:
@@ -164,8 +189,18 @@ def observe(warehouse: Warehouse, source: SourceConfig) -> list[Observation]:
     from salestalk.warehouse.tables import table_exists
 
     found: dict[str, tuple] = {}
+    recorded: set[str] = set()
     with warehouse.connect(tag={"source": source.name, "step": "freshness"}) as s:
         i = s.dialect.ident
+        if table_exists(s, AUDIT, BATCH_RESULTS):
+            recorded = {
+                row[0]
+                for row in s.fetchall(
+                    f"SELECT DISTINCT {i('tenant')} FROM {s.dialect.table(AUDIT, BATCH_RESULTS)} "
+                    f"WHERE {i('source')} = ?",
+                    [source.name],
+                )
+            }
         if table_exists(s, CURATED, source.name):
             for row in s.fetchall(
                 f"SELECT {i('_tenant_id')}, MAX({i('_loaded_at')}), MAX({i(source.table_schema.business_date_column)}), "
@@ -178,20 +213,39 @@ def observe(warehouse: Warehouse, source: SourceConfig) -> list[Observation]:
         loaded, business_date, interval, rows = found.get(tenant, (None, None, None, 0))
         result.append(
             Observation(
-                source.name, tenant, _as_utc(loaded), _as_date(business_date), _as_utc(interval), rows
+                source.name,
+                tenant,
+                _as_utc(loaded),
+                _as_date(business_date),
+                _as_utc(interval),
+                rows,
+                source_ran=bool(recorded or found),
+                recorded=tenant in recorded,
             )
         )
     return result
 
 
+def scheduled_downstream_run(source: SourceConfig, now: dt.datetime) -> dt.datetime | None:
+    """When the downstream job last ran, assumed from ``alerting.freshness.downstream_schedule``."""
+    return previous_fire(source.alerting.freshness.downstream_schedule, now)
+
+
 def diagnose(
-    warehouse: Warehouse, sources: list[SourceConfig], now: dt.datetime | None = None
+    warehouse: Warehouse,
+    sources: list[SourceConfig],
+    now: dt.datetime | None = None,
+    *,
+    downstream_ran_at: DownstreamRuns | None = None,
 ) -> list[Diagnosis]:
+    """Classify every tenant of ``sources``. ``downstream_ran_at(source, now)`` says when the downstream job
+    last started before ``now`` (None: never); default :func:`scheduled_downstream_run`."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    last_run = downstream_ran_at or scheduled_downstream_run
     diagnoses = []
     for source in sources:
         policy = source.alerting.freshness
-        downstream = previous_fire(policy.downstream_schedule, now)
+        downstream = last_run(source, now)
         for obs in observe(warehouse, source):
             diagnoses.append(
                 classify(
@@ -240,8 +294,14 @@ def freshness_alert(source: SourceConfig, diagnosis: Diagnosis) -> Alert:
     )
 
 
-def run_monitor(now: dt.datetime | None = None, *, send: bool = True, only: str | None = None) -> list[dict]:
-    """Diagnose every valid source (or ``only``), alert each unhealthy pair; return the rows."""
+def run_monitor(
+    now: dt.datetime | None = None,
+    *,
+    send: bool = True,
+    only: str | None = None,
+    downstream_ran_at: DownstreamRuns | None = None,
+) -> list[dict]:
+    """Diagnose every valid source (or ``only``), alert each pair with a problem; return the rows."""
     from salestalk.alerting.routes import deliver
     from salestalk.config.loader import load_sources
     from salestalk.warehouse import open_warehouse
@@ -250,9 +310,9 @@ def run_monitor(now: dt.datetime | None = None, *, send: bool = True, only: str 
     sources = [configs[name] for name in sorted(configs) if only is None or name == only]
     warehouse = open_warehouse()
     rows = []
-    for diagnosis in diagnose(warehouse, sources, now):
+    for diagnosis in diagnose(warehouse, sources, now, downstream_ran_at=downstream_ran_at):
         row = diagnosis.as_row()
-        if send and diagnosis.classification != Classification.HEALTHY:
+        if send and diagnosis.classification.is_problem:
             source = configs[diagnosis.observation.source]
             alert = freshness_alert(source, diagnosis)
             row["dedup_key"] = alert.dedup_key
