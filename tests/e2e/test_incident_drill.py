@@ -1,0 +1,184 @@
+"""Incident drill under a real scheduler, through ``make airflow``'s launcher (tests/support/live_stack.py).
+
+A REST source's API starts failing for one tenant (the fake API's ``server_error`` fault), and the run
+fails. Then, as on-call would: exactly one ``task_failed`` page with the tenant, interval and runbook;
+the runbook's commands taken from docs/runbooks/task-failed.md and run as written; the failed task
+cleared through the REST API while the run's deadline is still pending (HTTP 200, not #70368's 500);
+the rerun goes green with no second page and no deadline alert. A second run, from the trigger form's
+params, reruns one tenant and one day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import time
+
+import pytest
+import yaml
+
+from salestalk import REPO_ROOT
+from tests.support.live_stack import LiveStack
+
+pytestmark = pytest.mark.e2e
+
+RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "task-failed.md"
+BLOCK = re.compile(r"^[ \t]*```bash\n(.*?)^[ \t]*```", re.S | re.M)
+LOGICAL_DATE = "2026-11-02T00:00:00Z"  # a manual run covers the interval that ends at its logical date
+INTERVAL_START = "2026-11-01T00:00:00Z"
+DEADLINE_MINUTES = 30
+
+
+def drill_source():
+    """A REST source from the config folder, with its YAML."""
+    from salestalk.config.loader import load_sources
+
+    loaded = load_sources()
+    name = next(n for n, c in sorted(loaded.configs.items()) if c.extract.kind == "rest_api")
+    return loaded.configs[name], yaml.safe_load(loaded.files[name].read_text())
+
+
+def runbook_commands(source: str, tenant: str) -> list[str]:
+    """The bash lines of the task-failed runbook, its example source and tenant replaced by the drill's."""
+    lines = [
+        line.strip()
+        for block in BLOCK.findall(RUNBOOK.read_text())
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    text = "\n".join(lines)
+    for example in set(re.findall(r"--source (\w+)", text)) | set(re.findall(r"\bsource_(\w+)", text)):
+        text = re.sub(rf"\b{example}\b", source, text)
+        text = re.sub(rf"\bsource_{example}\b", f"source_{source}", text)
+    for example in set(re.findall(r"--tenant (\w+)", text)):
+        text = re.sub(rf"--tenant {example}\b", f"--tenant {tenant}", text)
+    return text.splitlines()
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory):
+    from salestalk.config.loader import SOURCES_DIR
+
+    config, raw = drill_source()
+    folder = tmp_path_factory.mktemp("drill-sources")
+    shutil.copy(SOURCES_DIR / "_defaults.yaml", folder / "_defaults.yaml")
+    raw |= {
+        "retries": 2,
+        "retry_delay_seconds": 1,
+        "max_retry_delay_seconds": 2,
+        "alerting": {
+            "routes": [{"kind": "log"}],
+            "deadlines": [{"name": "freshness_target", "minutes": DEADLINE_MINUTES}],
+            "data_quality": {"max_error_rate": 0.5, "min_completeness": 0.5},
+        },
+    }
+    raw["extract"] = {**raw["extract"], "max_attempts": 2}
+    (folder / f"{config.name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    shipped_suite = REPO_ROOT / "great_expectations" / "expectations" / f"{config.expectation_suite}.json"
+    assert shipped_suite.is_file()
+    home = tmp_path_factory.mktemp("drill-stack")
+    with LiveStack(home, env={"SALESTALK_SOURCES_DIR": str(folder)}) as live:
+        live.airflow.wait_for_dags([config.dag_id], timeout=180)
+        live.airflow.unpause(config.dag_id)
+        yield live, config
+
+
+def alert_log(live) -> list[dict]:
+    path = live.home / "alerts" / "alerts.jsonl"  # LiveStack's SALESTALK_ALERT_DIR
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for_alerts(live, count: int, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = alert_log(live)
+        if len(found) >= count:
+            return found
+        time.sleep(1)
+    return alert_log(live)
+
+
+def test_incident_drill(drill) -> None:
+    live, config = drill
+    airflow, dag_id = live.airflow, config.dag_id
+    tenant = config.tenants[-1]
+    resource = config.extract.path.rstrip("/").rsplit("/", 1)[-1]
+
+    live.set_faults(
+        {"mode": "server_error", "status": 503, "every": 1, "resource": resource, "tenant": tenant}
+    )
+    fault_at = time.time()
+    run_id = airflow.trigger(dag_id, logical_date=LOGICAL_DATE)
+    assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "failed"
+    (page,) = wait_for_alerts(live, 1)
+    paged_after = dt.datetime.fromisoformat(page["created_at"].replace("Z", "+00:00")).timestamp() - fault_at
+    failed = [ti for ti in airflow.task_instances(dag_id, run_id) if ti["state"] == "failed"]
+    assert {(ti["task_id"], ti["rendered_map_index"]) for ti in failed} == {
+        ("tenant.extract", tenant),
+        ("report", None),  # its roll-up of the failed tenant, not paged again
+    }
+    failed = [ti for ti in failed if ti["task_id"] == "tenant.extract"]
+    assert page["alert_type"] == "task_failed" and page["tenants"] == [tenant] and page["run_id"] == run_id
+    assert page["interval_start"].startswith("2026-11-01T00:00:00")
+    assert page["details"]["task_id"] == "tenant.extract" and "503" in page["what"]
+    assert page["links"]["runbook_path"] == "docs/runbooks/task-failed.md"
+    assert f"/tasks/tenant.extract/mapped/{failed[0]['map_index']}" in page["links"]["run"]
+
+    # The runbook, as written: diagnosis first, with the fault fixed.
+    live.set_faults([])
+    commands = runbook_commands(config.name, tenant)
+    assert any(" status " in c for c in commands) and any("tasks clear" in c for c in commands)
+    for command in commands:
+        if "tasks clear" in command:
+            continue
+        done = live.run(command)
+        output = done.stdout + done.stderr
+        assert done.returncode in (0, 1) and "Traceback" not in output, f"{command}\n{output[-3000:]}"
+        assert tenant in done.stdout, f"{command}\n{done.stdout[-2000:]}"
+
+    # Clear the failed task (and downstream) through the REST API while the deadline is pending.
+    watch = next(ti for ti in airflow.task_instances(dag_id, run_id) if ti["task_id"] == "deadline")
+    assert watch["state"] == "success", "the watch ended with the failed run, without paging"
+    started = dt.datetime.fromisoformat(airflow.get_run(dag_id, run_id)["start_date"].replace("Z", "+00:00"))
+    assert dt.datetime.now(dt.UTC) < started + dt.timedelta(minutes=DEADLINE_MINUTES)
+    cleared_at = time.time()
+    answer = airflow.request(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {"dag_run_id": run_id, "only_failed": True, "include_downstream": True, "dry_run": False},
+    )
+    assert {ti["task_id"] for ti in answer["task_instances"]} >= {"tenant.extract", "report"}
+    assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "success"
+    green_after = time.time() - cleared_at
+
+    # The runbook's own clear (the Airflow CLI against the stack) runs as written: nothing left to clear.
+    for command in commands:
+        if "tasks clear" in command:
+            done = live.run(command)
+            assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
+
+    time.sleep(10)  # a second page would arrive by now
+    assert [a["alert_type"] for a in alert_log(live)] == ["task_failed"], alert_log(live)
+    print(f"\nfault -> page {paged_after:.1f}s; clear -> green run {green_after:.1f}s")
+
+
+def test_rerun_one_tenant_and_one_day_from_the_trigger_form(drill) -> None:
+    live, config = drill
+    airflow, dag_id = live.airflow, config.dag_id
+    tenant = config.tenants[0]
+    body = {"logical_date": None, "conf": {"tenants": [tenant], "interval_start": INTERVAL_START}}
+    run_id = airflow.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+    assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "success"
+    mapped = {
+        ti["rendered_map_index"] for ti in airflow.task_instances(dag_id, run_id) if ti["map_index"] >= 0
+    }
+    assert mapped == {tenant}
+    done = live.run(
+        f"PYTHONPATH=plugins .venv/bin/python -m salestalk status --source {config.name} "
+        f"--tenant {tenant} --interval {INTERVAL_START}"
+    )
+    assert done.returncode == 0 and run_id in done.stdout, done.stdout[-2000:]
