@@ -1,36 +1,42 @@
-"""DAG policy as tests: exact DAG ids, no import errors, retries, docs, tags, task order, parse discipline."""
+"""DAG policy as tests: exact DAG ids, no import errors, retries, docs, tags, task order, parse discipline.
+
+The checks live in tests/dags/policy.py and take the expected DAG ids, tenants and doc facts from the config
+folder; test_added_source_policy.py runs the same checks on a temporary folder with a source added.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
-from salestalk import REPO_ROOT
-from salestalk.config.loader import SOURCES_DIR, source_files
-from salestalk.config.tags import TAG_VOCABULARY
+from tests.dags.policy import (
+    APP_DAGS,
+    DAGS_DIR,
+    check_app_dag_policy,
+    check_dag_ids,
+    check_doc_md_facts,
+    check_insight_tenants_mapped,
+    check_no_import_errors,
+    check_source_dag_policy,
+    check_task_order,
+    check_tenants_mapped,
+    expected_dag_ids,
+    expected_source_dag_ids,
+    make_dagbag,
+    source_configs,
+)
+from tests.support.sources import a_source, copy_sources, source_file
 
-DAGS_DIR = REPO_ROOT / "dags"
-STEP_ORDER = [
-    "tenant.extract",
-    "tenant.load_to_staging",
-    "tenant.validate",
-    "tenant.quarantine",
-    "tenant.publish",
-]
+if TYPE_CHECKING:
+    from pathlib import Path
 
-
-def make_dagbag(dag_folder: Path = DAGS_DIR):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(dag_folder))
+SOURCE_DAG_IDS = sorted(expected_source_dag_ids())
 
 
 @pytest.fixture(scope="module")
@@ -38,87 +44,69 @@ def dagbag():
     return make_dagbag()
 
 
-APP_DAGS = {"app_insight_summaries", "monitor_freshness"}
-
-
-def expected_source_dag_ids() -> set[str]:
-    return {f"source_{p.stem}" for p in source_files(SOURCES_DIR)}
-
-
-def expected_dag_ids() -> set[str]:
-    return expected_source_dag_ids() | APP_DAGS
+@pytest.fixture(scope="module")
+def configs():
+    return source_configs()
 
 
 def test_no_import_errors(dagbag) -> None:
-    assert dagbag.import_errors == {}
+    check_no_import_errors(dagbag)
 
 
 def test_dag_ids_are_exactly_the_config_files(dagbag) -> None:
-    assert set(dagbag.dag_ids) == expected_dag_ids()
-    assert len(expected_source_dag_ids()) >= 3
+    check_dag_ids(dagbag)
+    assert expected_source_dag_ids(), "the config folder holds no source"
 
 
-@pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
-def test_dag_policy(dagbag, dag_id: str) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
-
-    dag = dagbag.dags[dag_id]
-    assert dag.tags and set(dag.tags) <= TAG_VOCABULARY
-    assert "source" in dag.tags
-    assert dag.catchup is False
-    assert dag.max_active_runs == 1
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.doc_md and "Runbook" in dag.doc_md and "docs/runbooks/" in dag.doc_md
-    assert set(dag.owner_links) >= {"runbook"} and len(dag.owner_links) == 2
-    assert all(link.startswith("https://") for link in dag.owner_links.values())
-    for task in dag.tasks:
-        assert task.retries >= 2, task.task_id
-        assert task.retry_exponential_backoff, task.task_id
-        assert task.execution_timeout is not None and task.execution_timeout <= dt.timedelta(hours=24)
-        assert task.owner not in (None, "", "airflow"), task.task_id
+@pytest.mark.parametrize("dag_id", SOURCE_DAG_IDS)
+def test_dag_policy(dagbag, configs, dag_id: str) -> None:
+    check_source_dag_policy(dagbag.dags[dag_id], configs[dag_id])
 
 
-@pytest.mark.parametrize("dag_id", sorted(expected_source_dag_ids()))
+@pytest.mark.parametrize("dag_id", SOURCE_DAG_IDS)
 def test_task_order(dagbag, dag_id: str) -> None:
-    dag = dagbag.dags[dag_id]
-    assert sorted(dag.task_ids) == sorted([*STEP_ORDER, "report"])
-    for upstream, downstream in zip(STEP_ORDER, [*STEP_ORDER[1:], "report"], strict=True):
-        assert dag.get_task(upstream).downstream_task_ids == {downstream}
-    assert dag.get_task("report").trigger_rule == "all_done"
+    check_task_order(dagbag.dags[dag_id])
+
+
+@pytest.mark.parametrize("dag_id", SOURCE_DAG_IDS)
+def test_tenants_are_mapped_from_the_config(dagbag, configs, dag_id: str) -> None:
+    check_tenants_mapped(dagbag.dags[dag_id], configs[dag_id])
 
 
 @pytest.mark.parametrize("dag_id", sorted(APP_DAGS))
 def test_app_dag_policy(dagbag, dag_id: str) -> None:
-    dag = dagbag.dags[dag_id]
-    assert dag.tags and set(dag.tags) <= TAG_VOCABULARY
-    assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
-    for task in dag.tasks:
-        assert task.retries >= 2 and task.retry_exponential_backoff and task.execution_timeout is not None
+    check_app_dag_policy(dagbag.dags[dag_id])
 
 
-def test_doc_md_is_generated_from_the_config(dagbag) -> None:
-    doc = dagbag.dags["source_deals"].doc_md
-    for fact in ("acme, globex, initech", "@daily", "15 min", "deal_id", "5.00%", "revenue-data"):
-        assert fact in doc
+def test_insight_summaries_run_for_every_tenant_of_every_source(dagbag) -> None:
+    check_insight_tenants_mapped(dagbag)
 
 
-def _broken_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "sources"
-    shutil.copytree(SOURCES_DIR, folder)
-    data = yaml.safe_load((folder / "calls.yaml").read_text())
+@pytest.mark.parametrize("dag_id", SOURCE_DAG_IDS)
+def test_doc_md_is_generated_from_the_config(dagbag, configs, dag_id: str) -> None:
+    check_doc_md_facts(dagbag.dags[dag_id], configs[dag_id])
+
+
+def _broken_copy(tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the config folder with one REST source's page size broken; returns it and that source."""
+    folder = copy_sources(tmp_path / "sources")
+    broken = a_source(kind="rest_api", folder=folder, what="to break")
+    path = source_file(broken, folder)
+    data = yaml.safe_load(path.read_text())
     data["extract"]["pagination"]["page_size"] = -5
-    (folder / "calls.yaml").write_text(yaml.safe_dump(data))
-    return folder
+    path.write_text(yaml.safe_dump(data))
+    return folder, broken.name
 
 
 def test_a_broken_config_hides_no_other_dag(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("SALESTALK_SOURCES_DIR", str(_broken_copy(tmp_path)))
+    folder, broken = _broken_copy(tmp_path)
+    monkeypatch.setenv("SALESTALK_SOURCES_DIR", str(folder))
     bag = make_dagbag()
-    assert set(bag.dag_ids) == expected_dag_ids() - {"source_calls"}
+    assert set(bag.dag_ids) == expected_dag_ids(folder) - {f"source_{broken}"}
     assert len(bag.import_errors) == 1
     ((path, message),) = bag.import_errors.items()
     assert path.endswith("source_config_errors.py")
-    assert "calls.yaml: extract.pagination.page_size: must be > 0 (got -5)" in message
+    assert f"{broken}.yaml: extract.pagination.page_size: must be > 0 (got -5)" in message
 
 
 def _run_python(code: str, **env: str) -> dict:
@@ -154,10 +142,11 @@ def test_parsing_imports_nothing_heavy() -> None:
     assert set(probe["dag_ids"]) == expected_dag_ids()
 
 
-def test_task_process_builds_only_its_own_dag() -> None:
+@pytest.mark.parametrize("dag_id", sorted({SOURCE_DAG_IDS[0], SOURCE_DAG_IDS[-1]}))
+def test_task_process_builds_only_its_own_dag(dag_id: str) -> None:
     probe = _run_python(
         PARSE_PROBE.format(dags=str(DAGS_DIR / "sources.py")),
-        _AIRFLOW_PARSING_CONTEXT_DAG_ID="source_calls",
+        _AIRFLOW_PARSING_CONTEXT_DAG_ID=dag_id,
         _AIRFLOW_PARSING_CONTEXT_TASK_ID="tenant.extract",
     )
-    assert probe["dag_ids"] == ["source_calls"]
+    assert probe["dag_ids"] == [dag_id]

@@ -13,7 +13,8 @@ import yaml
 
 from dev.localairflow import airflow_env
 from salestalk import REPO_ROOT
-from salestalk.config.loader import SOURCES_DIR
+from tests.dags.policy import expected_dag_ids
+from tests.support.sources import a_source, copy_sources, source_file
 
 AIRFLOW = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
 
@@ -31,11 +32,12 @@ def last_json(output: str):
 
 
 def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> None:
-    sources = tmp_path / "sources"
-    shutil.copytree(SOURCES_DIR, sources)
-    broken = yaml.safe_load((sources / "deals.yaml").read_text())
-    broken["extract"]["pagination"]["page_size"] = -5
-    (sources / "deals.yaml").write_text(yaml.safe_dump(broken))
+    sources = copy_sources(tmp_path / "sources")
+    broken = a_source(kind="rest_api", folder=sources, what="to break")
+    path = source_file(broken, sources)
+    data = yaml.safe_load(path.read_text())
+    data["extract"]["pagination"]["page_size"] = -5
+    path.write_text(yaml.safe_dump(data))
     env = {
         **os.environ,
         **airflow_env(tmp_path / "airflow"),
@@ -47,12 +49,6 @@ def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> N
     errors = last_json(airflow("dags", "list-import-errors", "-o", "json", env=env, ok_codes=(1,)))
     assert len(errors) == 1
     assert errors[0]["filepath"] == "source_config_errors.py"
-    assert "deals.yaml: extract.pagination.page_size: must be > 0 (got -5)" in errors[0]["error"]
+    assert f"{broken.name}.yaml: extract.pagination.page_size: must be > 0 (got -5)" in errors[0]["error"]
     dags = last_json(airflow("dags", "list", "-o", "json", env=env))
-    assert sorted(d["dag_id"] for d in dags) == [
-        "app_insight_summaries",
-        "monitor_freshness",
-        "source_calls",
-        "source_classifications",
-        "source_product_usage",
-    ]
+    assert sorted(d["dag_id"] for d in dags) == sorted(expected_dag_ids(sources) - {broken.dag_id})

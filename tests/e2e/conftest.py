@@ -112,7 +112,7 @@ class Harness:
 @pytest.fixture
 def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
     from dev.embedded import ensure_bucket, seed_inbound_files
-    from salestalk.config.loader import load_sources
+    from tests.support.sources import demo_sources
 
     bucket = f"e2e-{uuid.uuid4().hex[:12]}"
     duckdb_path = tmp_path / "warehouse.duckdb"
@@ -120,7 +120,8 @@ def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(duckdb_path))
     client = stack.s3_client()
     ensure_bucket(client, bucket)
-    seed_inbound_files(client, bucket, load_sources().configs["product_usage"], list(DAYS))
+    for source in demo_sources(kind="s3_files"):  # the tenants' exports; events are seeded by their own tests
+        seed_inbound_files(client, bucket, source, list(DAYS))
     stack.api_server.api.reset()
     yield Harness(stack=stack, dags=dags, bucket=bucket, duckdb_path=duckdb_path)
     stack.api_server.api.reset()

@@ -6,19 +6,21 @@ import pytest
 
 from dev.fakeapi.events_seed import BROKEN_KINDS, FIRST_DAY, expected_counts, good_events
 from tests.e2e.conftest import DAYS
-from tests.e2e.seed_oracle import TENANTS
+from tests.support.sources import a_source, demo_resource
 
 pytestmark = pytest.mark.e2e
 
-SOURCE = "classifications"
+# The events source whose demo events dev/fakeapi/events_seed.py writes, found by that property of its config.
+SOURCE_CONFIG = a_source(lambda c: demo_resource(c) is not None, kind="events", what="with demo events")
+SOURCE = SOURCE_CONFIG.name
+TENANTS = tuple(SOURCE_CONFIG.tenants)
 
 
 @pytest.fixture
 def events_harness(harness):
     from dev.embedded import seed_inbound_files
-    from salestalk.config.loader import load_sources
 
-    seed_inbound_files(harness.stack.s3_client(), harness.bucket, load_sources().configs[SOURCE], list(DAYS))
+    seed_inbound_files(harness.stack.s3_client(), harness.bucket, SOURCE_CONFIG, list(DAYS))
     return harness
 
 

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from dev.fakeapi import seed
-from tests.e2e.seed_oracle import SOURCES, TENANTS, day_start, newest_versions, oracle
+from tests.e2e.seed_oracle import CONFIGS, RESOURCES, SOURCES, day_start, newest_versions, oracle, tenants_of
+from tests.support.sources import hashed_pii_columns
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +33,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
     for day in days:
         for source in SOURCES:
             summaries = harness.summaries(source, day)
-            for tenant in TENANTS:
+            for tenant in tenants_of(source):
                 expected = oracle(source, tenant, day)
                 got = summaries[tenant]
                 assert "problem" not in got, got
@@ -48,7 +49,7 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
                 assert len(harness.objects(f"tenants/{tenant}/quarantine/{source}/interval={label}/")) == 1
 
     for source, pk in SOURCES.items():
-        for tenant in TENANTS:
+        for tenant in tenants_of(source):
             newest = newest_versions(source, tenant, days)
             curated = dict(
                 harness.sql(
@@ -71,10 +72,13 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
     ]
     assert unencrypted == [], "every object must carry SSE-KMS with the configured key"
 
-    for source, column in (("deals", "owner_email"), ("calls", "rep_email")):
-        for relation in (f"curated.{source}", f"quarantine.{source}", f"staging.{source}"):
-            clear = harness.sql(f"SELECT count(*) FROM {relation} WHERE {column} NOT LIKE 'h1:%'")[0][0]
-            assert clear == 0, f"{relation}.{column} must hold only keyed hashes"
+    hashed = {name: cols for name, c in CONFIGS.items() if (cols := hashed_pii_columns(c))}
+    assert hashed, "the demo sources must include one with a hashed PII column"
+    for source, columns in hashed.items():
+        for column in columns:
+            for relation in (f"curated.{source}", f"quarantine.{source}", f"staging.{source}"):
+                clear = harness.sql(f"SELECT count(*) FROM {relation} WHERE {column} NOT LIKE 'h1:%'")[0][0]
+                assert clear == 0, f"{relation}.{column} must hold only keyed hashes"
         leaked = harness.sql(
             f"SELECT count(*) FROM quarantine.{source} WHERE _raw_record LIKE '%@%example.com%'"
         )
@@ -83,17 +87,24 @@ def test_every_demo_source_end_to_end_then_rerun_changes_nothing(harness) -> Non
 
     import pyarrow.parquet as pq
 
-    raw_parts = [k for k in harness.objects("tenants/acme/raw/deals/") if k.endswith(".parquet")]
-    assert raw_parts
-    for key in raw_parts:
-        part = pq.read_table(io.BytesIO(client.get_object(Bucket=harness.bucket, Key=key)["Body"].read()))
-        emails = [e for e in part.column("owner_email").to_pylist() if e is not None]
-        assert emails and all(e.startswith("h1:") for e in emails), f"{key} holds a clear email"
+    for source, columns in hashed.items():
+        tenant = tenants_of(source)[0]
+        raw_parts = [k for k in harness.objects(f"tenants/{tenant}/raw/{source}/") if k.endswith(".parquet")]
+        assert raw_parts
+        for key in raw_parts:
+            part = pq.read_table(io.BytesIO(client.get_object(Bucket=harness.bucket, Key=key)["Body"].read()))
+            for column in columns:
+                values = [e for e in part.column(column).to_pylist() if e is not None]
+                assert values and all(e.startswith("h1:") for e in values), f"{key} holds a clear {column}"
 
-    out_of_order = seed.seed_manifest("deals", "acme", "2026-11-01")["out_of_order"]
-    assert out_of_order, "the seed must hold an out-of-order late record"
-    quarantine_reasons = harness.sql("SELECT DISTINCT unnest(_reasons) FROM quarantine.deals ORDER BY 1")
-    assert ("expect_column_values_to_be_between(amount)",) in quarantine_reasons
+    for source in SOURCES:
+        resource, tenant = RESOURCES[source], tenants_of(source)[0]
+        if CONFIGS[source].extract.kind == "rest_api":
+            out_of_order = seed.seed_manifest(resource, tenant, days[0])["out_of_order"]
+            assert out_of_order, f"the seed must hold an out-of-order late {resource} record"
+        reasons = {r for (r,) in harness.sql(f"SELECT DISTINCT unnest(_reasons) FROM quarantine.{source}")}
+        for column, _ in seed.BAD_VALUE_KINDS[resource]:
+            assert any(r.endswith(f"({column})") for r in reasons), (source, column, sorted(reasons))
 
     before = outputs(harness)
     for source in SOURCES:

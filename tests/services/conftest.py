@@ -215,9 +215,10 @@ def distributed(tmp_path_factory):
 
 
 def _source_dags() -> tuple[str, ...]:
-    from salestalk.config.loader import load_sources
+    """The demo sources' DAGs: those whose config reads the fake API's demo data, whatever their names."""
+    from tests.support.sources import demo_sources
 
-    return tuple(sorted(c.dag_id for c in load_sources().configs.values()))
+    return tuple(sorted(c.dag_id for c in demo_sources()))
 
 
 SOURCE_DAGS = _source_dags()

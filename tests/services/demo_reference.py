@@ -1,6 +1,9 @@
 """The ``make demo`` path as a reference: every demo source and the insight summaries, for the given days, each
 run with ``dag.test()`` exactly as ``dev.demo`` does, on its own moto, fake API and SQLite metadata DB.
 
+The demo sources are those whose config reads the fake API's demo data (tests/support/sources.py), the same
+DAGs the distributed stack runs (tests/services/conftest.py ``SOURCE_DAGS``); any other source is left out.
+
 ``python -m tests.services.demo_reference OUT.json WORKDIR [DAY ...]`` writes the snapshot
 (tests/services/outputs.py); the days default to the demo's two.
 """
@@ -30,16 +33,17 @@ def main(out: Path, workdir: Path, days: tuple[str, ...] = ()) -> int:
     from dev.embedded import start_embedded
     from salestalk.settings import get_settings
     from tests.services.outputs import snapshot
+    from tests.support.sources import demo_sources
 
     settings = get_settings()
     began = time.monotonic()
     stack = start_embedded()
     try:
-        configs = prepare(stack, settings.bucket, days or DEMO_DAYS)
+        prepare(stack, settings.bucket, days or DEMO_DAYS)
         dags = load_dags()
         states = {}
         for day in days or DEMO_DAYS:
-            for dag_id in [configs[n].dag_id for n in sorted(configs)] + [INSIGHTS_DAG_ID]:
+            for dag_id in [*sorted(c.dag_id for c in demo_sources()), INSIGHTS_DAG_ID]:
                 outcome = run_source_day(dags[dag_id], stack, day)
                 states[f"{dag_id}/{day}"] = outcome.state
         result = {

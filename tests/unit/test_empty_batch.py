@@ -10,10 +10,10 @@ import pytest
 from dev.embedded import ensure_bucket
 from salestalk import pipeline
 from salestalk.batch import Batch
-from salestalk.config.loader import load_sources
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.support.moto import kms_key
+from tests.support.sources import a_source
 
 
 @pytest.fixture
@@ -27,10 +27,11 @@ def services(moto_server, monkeypatch, tmp_path: Path) -> pipeline.Services:
     return pipeline.Services(client, "empty-batch", DuckDBWarehouse(tmp_path / "w.duckdb"))
 
 
-def test_an_empty_interval_validates_and_publishes_nothing(services) -> None:
-    source = load_sources().configs["classifications"]
+@pytest.mark.parametrize("kind", ["s3_files", "events"])
+def test_an_empty_interval_validates_and_publishes_nothing(services, kind: str) -> None:
+    source = a_source(kind=kind)  # the first of its kind: nothing dropped under its inbound prefix
     start = dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
-    batch = Batch(source.name, "acme", start, start + dt.timedelta(days=1), "empty")
+    batch = Batch(source.name, source.tenants[0], start, start + dt.timedelta(days=1), "empty")
 
     assert pipeline.extract_and_land(source, batch, services)["extracted"] == 0
     assert pipeline.load_to_staging(source, batch, services) == {"staged": 0}

@@ -15,24 +15,34 @@ from hypothesis import strategies as st
 from dev.embedded import ensure_bucket
 from dev.fakeapi.events_seed import BROKEN_KINDS, classification_event_lines
 from salestalk.batch import Batch
-from salestalk.config.loader import load_sources
 from salestalk.extract.events import EventLine, EventScreen, lookup
 from salestalk.extract.s3_files import inbound_prefix_segments
 from salestalk.pipeline import Services, extract_and_land
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse.duckdb import DuckDBWarehouse
 from tests.support.moto import kms_key
+from tests.support.sources import a_source
 
-SOURCE = load_sources().configs["classifications"]
+CONTRACT = "classification.performed"
+# The screen's own shape: schema column -> dotted path in the event (as classifications.yaml maps them).
+FIELDS = {
+    "request_id": "requestId",
+    "subject_type": "subject.type",
+    "subject_id": "subject.id",
+    "intent": "intent",
+    "classified_at": "time",
+    "confidence_overall": "confidence.overall",
+}
+# For the extract through S3: an events source of that contract, found by that property, not by name.
+SOURCE = a_source(lambda c: c.extract.contract == CONTRACT, kind="events", what=f"of the {CONTRACT} contract")
 DAY_END = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
 
 def screen(tenant: str = "acme", skew_minutes: int = 5) -> EventScreen:
-    extract = SOURCE.extract
     return EventScreen(
-        contract=extract.contract,
-        version=extract.version,
-        fields=extract.fields,
+        contract=CONTRACT,
+        version=None,
+        fields=FIELDS,
         tenant=tenant,
         time_column="classified_at",
         not_after=DAY_END + dt.timedelta(minutes=skew_minutes),
@@ -166,7 +176,7 @@ def test_adversarial_payloads_never_write_outside_the_run_tenant(s3_services, pa
 
     client, warehouse, key_id = s3_services
     start = dt.datetime(2027, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=next(days))
-    batch = Batch("classifications", "t1", start, start + dt.timedelta(days=1), "prop")
+    batch = Batch(SOURCE.name, "t1", start, start + dt.timedelta(days=1), "prop")
     services = Services(client, "events-props", warehouse)
     drop = services.tenant_s3("t1")
     lines = [p.replace(b"\n", b" ") for p in payloads]

@@ -8,6 +8,8 @@ import pytest
 
 from salestalk.quality import sql
 from salestalk.quality.suite import SuiteError, load_suite, parse_suite, suite_path
+from salestalk.warehouse.dialect import DUCKDB
+from tests.support.sources import configs
 
 INJECTION = "x'); drop table t; --"
 
@@ -334,24 +336,14 @@ def test_table_checks(con: duckdb.DuckDBPyConnection) -> None:
     assert checks[0].observed == ["_row_num", "a", "b"]
 
 
-TYPES = {
-    "amount": "DOUBLE",
-    "sentiment": "DOUBLE",
-    "duration_seconds": "BIGINT",
-    "event_count": "BIGINT",
-    "close_date": "DATE",
-    "call_date": "DATE",
-    "usage_date": "DATE",
-    "updated_at": "TIMESTAMPTZ",
-}
-
-
-def test_committed_suites_compile_against_their_own_columns(con: duckdb.DuckDBPyConnection) -> None:
-    for source in ("deals", "calls", "product_usage"):
-        suite = load_suite(suite_path(source))
-        columns = next(e for e in suite.expectations if e.type == "expect_table_columns_to_match_set")
-        ddl = ", ".join(f'"{c}" {TYPES.get(c, "VARCHAR")}' for c in columns.kwargs["column_set"])
-        con.execute(f"CREATE OR REPLACE TABLE t (_row_num INTEGER, {ddl})")
-        assert sql.split(con, "t", suite).rows == 0
-        checks = sql.table_checks(con, "t", suite)
-        assert [c.type for c in checks if not c.success] == ["expect_table_columns_to_match_set"]
+@pytest.mark.parametrize("source", sorted(configs().values(), key=lambda c: c.name), ids=lambda c: c.name)
+def test_committed_suites_compile_against_their_own_columns(con: duckdb.DuckDBPyConnection, source) -> None:
+    """Every source's suite compiles against a table of its columns, typed as the source's schema says."""
+    suite = load_suite(suite_path(source.expectation_suite))
+    types = {c.name: DUCKDB.column_type(c.type) for c in source.table_schema.columns}
+    columns = next(e for e in suite.expectations if e.type == "expect_table_columns_to_match_set")
+    ddl = ", ".join(f'"{c}" {types.get(c, "VARCHAR")}' for c in columns.kwargs["column_set"])
+    con.execute(f"CREATE OR REPLACE TABLE t (_row_num INTEGER, {ddl})")
+    assert sql.split(con, "t", suite).rows == 0
+    checks = sql.table_checks(con, "t", suite)
+    assert [c.type for c in checks if not c.success] == ["expect_table_columns_to_match_set"]

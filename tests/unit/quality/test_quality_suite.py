@@ -19,11 +19,13 @@ from salestalk.quality.suite import (
     resolve_suite,
     suite_path,
 )
+from tests.support.sources import configs
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SOURCES = ("deals", "calls", "product_usage")
+# Every suite a source config uses, whatever the sources are called.
+SUITES = sorted({c.expectation_suite for c in configs().values()})
 
 
 def write(tmp_path: Path, doc: object, name: str = "s.json") -> Path:
@@ -43,7 +45,7 @@ def test_suite_path_is_under_the_repo_great_expectations_folder() -> None:
         suite_path("../etc/passwd")
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SUITES)
 def test_committed_suites_load_and_only_use_supported_types(source: str) -> None:
     suite = load_suite(suite_path(source))
     assert suite.name == source

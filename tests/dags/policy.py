@@ -1,0 +1,167 @@
+"""DAG policy checks, each a function of a DagBag (or one DAG) and the config folder the DAGs came from.
+
+The expected DAG ids, tenants and doc facts all come from the config folder, never from the names of the
+shipped sources: tests/dags/test_dag_integrity.py runs these checks on the repository's DAGs, and
+tests/dags/test_added_source_policy.py on DAGs built from a temporary folder with a source added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from salestalk import REPO_ROOT
+from salestalk.config.loader import load_sources, source_files, sources_dir
+from salestalk.config.tags import TAG_VOCABULARY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from salestalk.config.models import SourceConfig
+
+DAGS_DIR = REPO_ROOT / "dags"
+APP_DAGS = frozenset({"app_insight_summaries", "monitor_freshness"})
+STEP_ORDER = [
+    "tenant.extract",
+    "tenant.load_to_staging",
+    "tenant.validate",
+    "tenant.quarantine",
+    "tenant.publish",
+]
+
+
+def make_dagbag(dag_folder: Path = DAGS_DIR):
+    """A DagBag of ``dag_folder``; the sources come from SALESTALK_SOURCES_DIR or include/sources/."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(dag_folder))
+
+
+def expected_source_dag_ids(folder: Path | None = None) -> set[str]:
+    """One DAG per source file in ``folder`` (default: the config folder the DAGs read)."""
+    return {f"source_{p.stem}" for p in source_files(folder or sources_dir())}
+
+
+def expected_dag_ids(folder: Path | None = None) -> set[str]:
+    return expected_source_dag_ids(folder) | APP_DAGS
+
+
+def source_configs(folder: Path | None = None) -> dict[str, SourceConfig]:
+    """The valid configs of ``folder``, by DAG id."""
+    return {c.dag_id: c for c in load_sources(folder).configs.values()}
+
+
+def check_no_import_errors(bag) -> None:
+    assert bag.import_errors == {}
+
+
+def check_dag_ids(bag, folder: Path | None = None) -> None:
+    """Exactly one DAG per config file plus the app DAGs: a DAG that silently disappears fails."""
+    expected = expected_dag_ids(folder)
+    assert set(bag.dag_ids) == expected, (
+        f"missing {sorted(expected - set(bag.dag_ids))}, unexpected {sorted(set(bag.dag_ids) - expected)}"
+    )
+
+
+def check_source_dag_policy(dag, config: SourceConfig) -> None:
+    """Tags, schedule, docs, owner links, retries, timeouts, owners and alert callbacks of a source DAG."""
+    from airflow.sdk import CronDataIntervalTimetable
+
+    from salestalk.alerting import callbacks
+
+    assert dag.dag_id == config.dag_id
+    assert dag.tags and set(dag.tags) <= TAG_VOCABULARY
+    assert {"source", config.extract.kind, *config.tags} <= set(dag.tags)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.doc_md and "Runbook" in dag.doc_md and "docs/runbooks/" in dag.doc_md
+    assert set(dag.owner_links) == {config.owner, "runbook"}
+    assert dag.owner_links[config.owner] == config.oncall.url
+    assert all(link.startswith("https://") for link in dag.owner_links.values())
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.retry_exponential_backoff, task.task_id
+        assert task.execution_timeout is not None and task.execution_timeout <= dt.timedelta(hours=24)
+        assert task.owner not in (None, "", "airflow"), task.task_id
+        assert callbacks.task_failed in task.on_failure_callback, task.task_id
+        assert callbacks.task_retry in task.on_retry_callback, task.task_id
+
+
+def check_task_order(dag) -> None:
+    """tenants → extract → load_to_staging → validate → quarantine → publish per tenant, then report on all
+    done; the deadline watch (if the source has deadlines) stands apart."""
+    from salestalk.names import SELECT_TASK_ID, WATCH_TASK_ID
+
+    assert sorted(set(dag.task_ids) - {WATCH_TASK_ID}) == sorted([SELECT_TASK_ID, *STEP_ORDER, "report"])
+    assert STEP_ORDER[0] in dag.get_task(SELECT_TASK_ID).downstream_task_ids
+    for upstream, downstream in zip(STEP_ORDER, [*STEP_ORDER[1:], "report"], strict=True):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+    assert dag.get_task("report").trigger_rule == "all_done"
+    if WATCH_TASK_ID in dag.task_ids:
+        watch = dag.get_task(WATCH_TASK_ID)
+        assert not watch.upstream_task_ids and not watch.downstream_task_ids
+
+
+def check_tenants_mapped(dag, config: SourceConfig) -> None:
+    """The per-tenant steps are mapped over exactly the config's tenants, each labelled by its tenant."""
+    group = dag.task_group_dict["tenant"]
+    (mapped,) = group._expand_input.value.values()
+    if isinstance(mapped, list):
+        assert mapped == list(config.tenants)
+    else:  # mapped over an upstream task's output, which picks from the run's tenants param
+        assert dag.params["tenants"] == list(config.tenants)
+    for step in STEP_ORDER:
+        assert dag.get_task(step).map_index_template == "{{ task.tenant }}", step
+
+
+def check_doc_md_facts(dag, config: SourceConfig) -> None:
+    """The DAG doc is generated from the config: tenants, schedule, freshness, key, gate, owner."""
+    facts = (
+        ", ".join(config.tenants),
+        config.schedule,
+        f"{config.freshness_target_minutes} min",
+        ", ".join(config.table_schema.primary_key),
+        f"{config.quarantine.max_error_rate:.2%}",
+        config.owner,
+        config.runbook,
+        f"{config.expectation_suite}.json",
+    )
+    for fact in facts:
+        assert fact in dag.doc_md, (dag.dag_id, fact)
+
+
+def check_insight_tenants_mapped(bag, folder: Path | None = None) -> None:
+    """The insight summaries run for every tenant of every source in the folder."""
+    dag = bag.dags["app_insight_summaries"]
+    (mapped,) = dag.task_group_dict["tenant"]._expand_input.value.values()
+    assert mapped == sorted({t for c in load_sources(folder).configs.values() for t in c.tenants})
+
+
+def check_app_dag_policy(dag) -> None:
+    assert dag.tags and set(dag.tags) <= TAG_VOCABULARY
+    assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
+    for task in dag.tasks:
+        assert task.retries >= 2 and task.retry_exponential_backoff and task.execution_timeout is not None
+
+
+def check_source_dag(dag, config: SourceConfig) -> None:
+    """Every per-DAG check of a source DAG."""
+    check_source_dag_policy(dag, config)
+    check_task_order(dag)
+    check_tenants_mapped(dag, config)
+    check_doc_md_facts(dag, config)
+
+
+def check_dagbag(bag, folder: Path | None = None) -> None:
+    """The whole policy on a DagBag built from ``folder``: no import errors, the exact DAG ids, and every
+    source DAG and app DAG checked against its config."""
+    check_no_import_errors(bag)
+    check_dag_ids(bag, folder)
+    configs = source_configs(folder)
+    assert set(configs) == expected_source_dag_ids(folder), "every config file must load"
+    for dag_id, config in sorted(configs.items()):
+        check_source_dag(bag.dags[dag_id], config)
+    for dag_id in sorted(APP_DAGS):
+        check_app_dag_policy(bag.dags[dag_id])
+    check_insight_tenants_mapped(bag, folder)
