@@ -7,9 +7,9 @@ Set GX_ANALYTICS_ENABLED=false in the environment. Enable with ``AIRFLOW__CELERY
 
 from __future__ import annotations
 
-from salestalk.logs import quiet_third_party
+import logging
 
-quiet_third_party()  # before GX: its import logs 200+ INFO lines
+logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its import logs 200+ INFO lines
 
 import boto3  # noqa: E402, F401
 import pandas  # noqa: E402, F401

@@ -92,7 +92,7 @@ def alert_log(live) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wait_for_alerts(live, count: int, timeout: float = 120) -> list[dict]:
+def wait_for_alerts(live, count: int, timeout: float = 240) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = alert_log(live)

@@ -12,6 +12,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PUBLISH_ROLLUP_MESSAGE = "did not publish cleanly"
+COUNTS_LOCK_WAIT_SECONDS = 10.0
 HELD_BACK_MESSAGE = "publish held back"  # how pipeline.PublishHeldBack begins: the run's DQ alert pages it
 
 
@@ -61,7 +62,10 @@ def _batch_counts(source, interval_start: Any, tenants: list[str] | None = None)
         from salestalk.accounting import batch_summaries
         from salestalk.warehouse import open_warehouse
 
-        summaries = batch_summaries(open_warehouse(), source, interval_start)
+        warehouse = open_warehouse()
+        if hasattr(warehouse, "lock_timeout_seconds"):  # a page never waits long on the DuckDB writer
+            warehouse.lock_timeout_seconds = COUNTS_LOCK_WAIT_SECONDS
+        summaries = batch_summaries(warehouse, source, interval_start)
     except Exception:
         log.warning("could not read batch counts for %s", source.name, exc_info=True)
         return {}
