@@ -31,7 +31,22 @@ def receiver(monkeypatch):
 
 
 @pytest.fixture
+def source():
+    """A source with the default data-quality thresholds (alert above 0.1% failing rows, below 99.5%
+    completeness), found by that property, never by name."""
+    from tests.support.sources import a_source
+
+    def default_thresholds(config) -> bool:
+        policy = config.alerting.data_quality
+        return (policy.max_error_rate, policy.min_completeness) == (0.001, 0.995)
+
+    return a_source(default_thresholds, what="with the default data-quality thresholds")
+
+
+@pytest.fixture
 def deals():
+    """The shipped deals source, by name: only for tests/unit/alerting/test_freshness.py, which builds a
+    ``curated.deals`` table of its own; new tests take ``source``."""
     from salestalk.config.loader import load_sources
 
     return load_sources(only="deals").configs["deals"]

@@ -6,22 +6,43 @@ import datetime as dt
 import logging
 from types import SimpleNamespace
 
+import pytest
+
 from salestalk.alerting import callbacks
 from salestalk.alerting.routes import read_alert_log
+from salestalk.config.loader import SOURCES_DIR_ENV
+from tests.support.sources import a_source, add_source_copy, copy_sources
 
 RUN_ID = "scheduled__2026-11-02T00:00:00+00:00"
+# The callbacks look the source up by name: this test's own source, in its own config folder.
+SOURCE = "alert_probe"
+TENANTS = ["tenant-a", "tenant-b", "tenant-c"]
+FAILED = TENANTS[1]  # the mapped task at index 1
 
 
-def task_context(task_id: str, error: Exception, tenant: str | None = "globex", map_index: int = 1) -> dict:
+@pytest.fixture(autouse=True)
+def own_source(tmp_path, monkeypatch) -> None:
+    """A copy of a source as ``alert_probe`` with three tenants and the default (log) alert route."""
+    folder = copy_sources(tmp_path / "sources")
+
+    def probe(data: dict) -> None:
+        data.update(tenants=TENANTS)
+        data.pop("alerting", None)
+
+    add_source_copy(folder, a_source(folder=folder), SOURCE, changes=probe, template_folder=folder)
+    monkeypatch.setenv(SOURCES_DIR_ENV, str(folder))
+
+
+def task_context(task_id: str, error: Exception, tenant: str | None = FAILED, map_index: int = 1) -> dict:
     ti = SimpleNamespace(
-        dag_id="source_deals",
+        dag_id=f"source_{SOURCE}",
         task_id=task_id,
         map_index=map_index,
         try_number=3,
         max_tries=2,
         rendered_map_index=tenant,
     )
-    task = SimpleNamespace(task_id=task_id, source_name="deals", tenant=tenant)
+    task = SimpleNamespace(task_id=task_id, source_name=SOURCE, tenant=tenant)
     return {
         "ti": ti,
         "task": task,
@@ -34,19 +55,21 @@ def task_context(task_id: str, error: Exception, tenant: str | None = "globex", 
 
 def test_task_failure_sends_the_same_payload_format(alert_dir, monkeypatch) -> None:
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
-    error = RuntimeError("checksum mismatch for tenants/globex/raw/deals/part-0.parquet")
+    error = RuntimeError(f"checksum mismatch for tenants/{FAILED}/raw/{SOURCE}/part-0.parquet")
     assert callbacks.task_failed(task_context("tenant.load_to_staging", error)) == {"log": "sent"}
     assert callbacks.task_failed(task_context("tenant.load_to_staging", error)) == {"log": "duplicate"}
     (alert,) = read_alert_log()
-    assert alert["alert_type"] == "task_failed" and alert["tenants"] == ["globex"]
-    assert alert["what"].startswith("tenant.load_to_staging failed for tenant(s) globex: checksum mismatch")
+    assert alert["alert_type"] == "task_failed" and alert["tenants"] == [FAILED]
+    assert alert["what"].startswith(
+        f"tenant.load_to_staging failed for tenant(s) {FAILED}: checksum mismatch"
+    )
     assert alert["links"]["run"].endswith("/tasks/tenant.load_to_staging/mapped/1")
     assert alert["details"]["exception_type"] == "RuntimeError" and alert["counts"]["try_number"] == 3
     assert alert["interval_start"] == "2026-11-01T00:00:00+00:00"
 
 
 def test_report_failure_caused_by_tenant_failures_is_not_alerted_again(alert_dir) -> None:
-    error = RuntimeError("1 tenant batch(es) did not publish cleanly: globex: publish held back")
+    error = RuntimeError(f"1 tenant batch(es) did not publish cleanly: {FAILED}: publish held back")
     assert callbacks.task_failed(task_context("report", error, tenant=None, map_index=-1)) == {}
     assert read_alert_log() == []
 
@@ -56,13 +79,13 @@ def test_report_failure_for_its_own_reason_is_alerted_for_every_tenant(alert_dir
     error = OSError("warehouse file is unreadable")
     assert callbacks.task_failed(task_context("report", error, tenant=None, map_index=-1)) == {"log": "sent"}
     (alert,) = read_alert_log()
-    assert alert["tenants"] == ["acme", "globex", "initech"]
+    assert alert["tenants"] == TENANTS
 
 
 def test_retries_only_log(alert_dir, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="salestalk.alerting.callbacks"):
         callbacks.task_retry(task_context("tenant.extract", TimeoutError("read timed out")))
-    assert "retrying source_deals.tenant.extract tenant=globex" in caplog.text
+    assert f"retrying source_{SOURCE}.tenant.extract tenant={FAILED}" in caplog.text
     assert read_alert_log() == []
 
 
