@@ -612,10 +612,9 @@ def prepare_embedded(
     os.environ.update(kms)  # TenantS3 reads the KMS key from the environment
     try:
         for source in load_sources().configs.values():
-            if source.extract.kind in {"s3_files", "events"}:
-                seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
-                if recent_days:
-                    seed_recent_inbound_files(client, bucket, source, count=recent_days)
+            seed_inbound_files(client, bucket, source, list(days or DEMO_DAYS))
+            if recent_days:
+                seed_recent_inbound_files(client, bucket, source, count=recent_days)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -30,8 +30,17 @@ class RunOutcome:
 
 
 def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS) -> dict[str, Any]:
-    """Create the bucket, drop the tenants' inbound files, and make sure the metadata DB exists."""
-    from dev.embedded import apply_env, ensure_bucket, ensure_dynamodb_table, seed_inbound_files
+    """Create the bucket, drop the tenants' inbound files, and make sure the metadata DB exists.
+
+    Returns the sources the demo runs: those whose data the embedded stack serves (``demo_resource``).
+    """
+    from dev.embedded import (
+        apply_env,
+        demo_resource,
+        ensure_bucket,
+        ensure_dynamodb_table,
+        seed_inbound_files,
+    )
     from dev.localairflow import ensure_metadata_db
     from salestalk.config.loader import load_sources
     from salestalk.settings import get_settings
@@ -40,12 +49,17 @@ def prepare(stack: EmbeddedStack, bucket: str, days: tuple[str, ...] = DEMO_DAYS
     client = stack.s3_client()
     ensure_bucket(client, bucket)
     ensure_dynamodb_table(stack.dynamodb_client(), get_settings().dynamodb_table)
-    loaded = load_sources()
-    for source in loaded.configs.values():
-        if source.extract.kind in {"s3_files", "events"}:
-            seed_inbound_files(client, bucket, source, list(days))
+    demo: dict[str, Any] = {}
+    for name, source in sorted(load_sources().configs.items()):
+        if demo_resource(source) is None:
+            print(
+                f"skipping source_{name}: the embedded stack serves no demo data for it (see dev/embedded.py)"
+            )
+            continue
+        demo[name] = source
+        seed_inbound_files(client, bucket, source, list(days))
     ensure_metadata_db()
-    return loaded.configs
+    return demo
 
 
 def run_source_day(dag, stack: EmbeddedStack, day: str) -> RunOutcome:

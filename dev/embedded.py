@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 AWS_REGION = "us-east-1"
 EMBEDDED_PII_KEY = "embedded-dev-only-pii-key-not-a-secret"
 RECENT_DAYS = 3
+DEMO_TAG = "demo"
 
 
 @dataclass
@@ -129,8 +130,39 @@ def ensure_bucket(s3_client, bucket: str) -> None:
     )
 
 
+def demo_resource(source: SourceConfig) -> str | None:
+    """The fake API seed resource that holds ``source``'s demo data, or None if the embedded stack has none.
+
+    A source has demo data when it is tagged ``demo``, all its tenants are demo tenants, and it reads what
+    the embedded stack serves: a REST path of the fake API, the product-usage CSV exports that
+    :func:`seed_inbound_files` drops for file sources, or ``classification.performed`` events.
+    """
+    from dev.fakeapi import seed
+
+    if DEMO_TAG not in source.tags or not set(source.tenants) <= set(seed.DEMO_TENANTS):
+        return None
+    extract = source.extract
+    columns = set(source.table_schema.column_names)
+    if extract.kind == "rest_api":
+        resource = extract.path.rstrip("/").rsplit("/", 1)[-1]
+        served = resource in seed.HTTP_RESOURCES and extract.path == f"/v1/tenants/{{tenant}}/{resource}"
+        return resource if served and columns == set(seed.FIELDS[resource]) else None
+    if extract.kind == "s3_files":
+        exported = extract.format == "csv" and columns == set(seed.FIELDS["product_usage"])
+        return "product_usage" if exported else None
+    if extract.kind == "events":
+        return extract.contract if extract.contract == "classification.performed" else None
+    return None
+
+
 def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[str]) -> int:
-    """Drop the fake exports or event files under each tenant's inbound prefix, as the tenants would."""
+    """Drop the fake exports or event files under each tenant's inbound prefix, as the tenants would.
+
+    Only for a file or event source whose demo data the embedded stack has (:func:`demo_resource`); other
+    sources get nothing (REST sources read the fake API instead).
+    """
+    if source.extract.kind not in {"s3_files", "events"} or demo_resource(source) is None:
+        return 0
     from dev.fakeapi.events_seed import classification_event_lines
     from dev.fakeapi.seed import product_usage_rows
     from salestalk.config.models import EventsExtract

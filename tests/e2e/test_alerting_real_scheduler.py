@@ -25,6 +25,7 @@ import yaml
 
 from salestalk.config.loader import SOURCES_DIR
 from tests.support.receiver import Receiver
+from tests.support.sources import a_source, demo_resource, source_file
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,10 @@ def write_sources(folder, today: dt.date) -> None:
     nothing), quiet DQ thresholds, and alert routes to the local log and the Slack receiver."""
     folder.mkdir()
     shutil.copy(SOURCES_DIR / "_defaults.yaml", folder / "_defaults.yaml")
-    deals = yaml.safe_load((SOURCES_DIR / "deals.yaml").read_text())
+    template = a_source(
+        lambda c: demo_resource(c) == "deals", kind="rest_api", what="reading the fake API's deals"
+    )
+    deals = yaml.safe_load(source_file(template).read_text())
     for name, tenant in TENANT.items():
         config = {
             **deals,

@@ -168,13 +168,11 @@ def test_moto_bootstrap_creates_key_bucket_table_and_inbound_files_idempotently(
         assert "compose-app" in aws_client("dynamodb", url).list_tables()["TableNames"]
         listed = aws_client("s3", url).list_objects_v2(Bucket="compose-bootstrap")["Contents"]
         assert {o["Key"].split("/")[2] for o in listed} == {"inbound"}
-        from salestalk.config.loader import load_sources
+        from tests.support.sources import demo_sources
 
-        inbound_sources = [
-            s for s in load_sources().configs.values() if s.extract.kind in {"s3_files", "events"}
-        ]
+        inbound_sources = [s for s in demo_sources() if s.extract.kind in {"s3_files", "events"}]
         assert len(listed) == 2 * sum(len(s.tenants) for s in inbound_sources), (
-            "one file per tenant and demo day for every inbound source"
+            "one file per tenant and demo day for every inbound source with demo data"
         )
     finally:
         server.stop()

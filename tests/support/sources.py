@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from dev import embedded
 from salestalk.config.loader import SOURCES_DIR, SUITES_DIR, load_sources
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from salestalk.config.models import SourceConfig
 
-DEMO_TAG = "demo"
+DEMO_TAG = embedded.DEMO_TAG
 
 
 def configs(folder: Path | None = None) -> dict[str, SourceConfig]:
@@ -83,33 +84,7 @@ def source_file(source: SourceConfig, folder: Path | None = None) -> Path:
 
 # The fake API's demo data (dev/fakeapi): what each kind of demo source reads.
 
-
-def demo_resource(source: SourceConfig) -> str | None:
-    """The fake API seed resource that holds ``source``'s demo data, or None if it has none.
-
-    A source has demo data when it is tagged ``demo``, all its tenants are demo tenants, and it reads what
-    the embedded stack serves: a REST path of the fake API, the product-usage CSV exports that
-    ``dev.embedded.seed_inbound_files`` drops for file sources, or ``classification.performed`` events.
-    """
-    from dev.fakeapi import seed
-
-    if DEMO_TAG not in source.tags or not set(source.tenants) <= set(seed.DEMO_TENANTS):
-        return None
-    extract = source.extract
-    if extract.kind == "rest_api":
-        resource = extract.path.rstrip("/").rsplit("/", 1)[-1]
-        served = resource in seed.HTTP_RESOURCES and extract.path == f"/v1/tenants/{{tenant}}/{resource}"
-        return (
-            resource
-            if served and set(source.table_schema.column_names) == set(seed.FIELDS[resource])
-            else None
-        )
-    if extract.kind == "s3_files":
-        exported = set(source.table_schema.column_names) == set(seed.FIELDS["product_usage"])
-        return "product_usage" if extract.format == "csv" and exported else None
-    if extract.kind == "events":
-        return extract.contract if extract.contract == "classification.performed" else None
-    return None
+demo_resource = embedded.demo_resource
 
 
 def demo_sources(kind: str | None = None, folder: Path | None = None) -> list[SourceConfig]:

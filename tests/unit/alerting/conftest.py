@@ -45,11 +45,13 @@ def source():
 
 @pytest.fixture
 def deals():
-    """The shipped deals source, by name: only for tests/unit/alerting/test_freshness.py, which builds a
-    ``curated.deals`` table of its own; new tests take ``source``."""
-    from salestalk.config.loader import load_sources
+    """The demo source of the fake API's deals, found by its shape: only for test_freshness.py, which builds
+    its curated table with the deal columns; new tests take ``source``."""
+    from tests.support.sources import a_source, demo_resource
 
-    return load_sources(only="deals").configs["deals"]
+    return a_source(
+        lambda c: demo_resource(c) == "deals", kind="rest_api", what="reading the fake API's deals"
+    )
 
 
 def with_routes(source, *routes):

@@ -91,18 +91,18 @@ def test_downstream_time_comes_from_its_schedule() -> None:
     assert previous_fire("30 1 * * *", NOW) == dt.datetime(2026, 11, 3, 1, 30, tzinfo=dt.UTC)
 
 
-def _curated(path, rows: list[tuple]) -> None:
-    """A hand-made ``curated.deals`` with the columns the freshness observation reads."""
+def _curated(path, table: str, rows: list[tuple]) -> None:
+    """A hand-made curated deals table with the columns the freshness observation reads."""
     import duckdb
 
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE SCHEMA curated")
     con.execute(
-        "CREATE TABLE curated.deals (deal_id VARCHAR, close_date DATE, _tenant_id VARCHAR, "
+        f"CREATE TABLE curated.{table} (deal_id VARCHAR, close_date DATE, _tenant_id VARCHAR, "
         "_loaded_at TIMESTAMPTZ, _interval_start TIMESTAMPTZ)"
     )
-    con.executemany("INSERT INTO curated.deals VALUES (?, ?, ?, ?, ?)", rows)
+    con.executemany(f"INSERT INTO curated.{table} VALUES (?, ?, ?, ?, ?)", rows)
     con.close()
 
 
@@ -112,6 +112,7 @@ def test_observes_a_curated_table_and_alerts_once_per_state(tmp_path, deals) -> 
     path = tmp_path / "w.duckdb"
     _curated(
         path,
+        deals.name,
         [
             ("d1", "2026-11-02", "acme", "2026-11-02T23:50:00Z", "2026-11-02T00:00:00Z"),
             ("d2", "2026-11-01", "acme", "2026-11-01T23:50:00Z", "2026-11-01T00:00:00Z"),
@@ -133,7 +134,7 @@ def test_a_downstream_job_that_never_ran_is_no_timing_mismatch(tmp_path, deals) 
     from salestalk.warehouse.duckdb import DuckDBWarehouse
 
     path = tmp_path / "w.duckdb"
-    _curated(path, [("d1", "2026-11-02", "acme", "2026-11-03T05:00:00Z", "2026-11-02T00:00:00Z")])
+    _curated(path, deals.name, [("d1", "2026-11-02", "acme", "2026-11-03T05:00:00Z", "2026-11-02T00:00:00Z")])
     warehouse = DuckDBWarehouse(path)
     assumed = {d.observation.tenant: d for d in diagnose(warehouse, [deals], NOW)}
     assert assumed["acme"].classification == Classification.TIMING_MISMATCH
