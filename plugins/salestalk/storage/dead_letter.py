@@ -76,7 +76,7 @@ class DeadLetterRecord:
             "first_seen": self.first_seen,
             "last_attempt": self.last_attempt,
         }
-        return json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return json.dumps(body, sort_keys=True, ensure_ascii=False, default=repr).encode("utf-8")
 
     @classmethod
     def from_json(cls, s3_key: str, body: bytes) -> DeadLetterRecord:

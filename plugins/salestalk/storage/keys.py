@@ -42,6 +42,23 @@ def build_key(tenant: str, *segments: str) -> str:
     return key
 
 
+def check_built_key(tenant: str, key: object) -> str:
+    """``key`` if :func:`build_key` would have made it for ``tenant`` (every segment checked again), else
+    :class:`UnsafeKey` naming the key: the last line of defence for writes."""
+    if not isinstance(key, str):
+        raise UnsafeKey(f"key must be a string (got {type(key).__name__})")
+    prefix = tenant_prefix(tenant)
+    if not key.startswith(prefix):
+        raise UnsafeKey(f"key {key[:200]!r} is outside tenant prefix {prefix!r}")
+    try:
+        rebuilt = build_key(tenant, *key[len(prefix) :].split("/"))
+    except UnsafeKey as exc:
+        raise UnsafeKey(f"key {key[:200]!r} was not made by the key builder: {exc}") from None
+    if rebuilt != key:  # pragma: no cover - build_key joins the same segments back
+        raise UnsafeKey(f"key {key[:200]!r} was not made by the key builder")
+    return key
+
+
 def build_prefix(tenant: str, *segments: str) -> str:
     """A listing prefix that always ends with the delimiter, so ``t1`` never matches ``t10``."""
     return build_key(tenant, *segments) + "/" if segments else tenant_prefix(tenant)

@@ -226,32 +226,55 @@ def sdk_attempts_per_call(client) -> int:
 
 
 def canonical_json(item: Mapping[str, Any]) -> bytes:
+    """Deterministic JSON of ``item``. A value DynamoDB cannot hold (NaN, a datetime) is written as a tagged
+    stand-in, so that even an item refused for it has a hash and can be dead-lettered."""
     return json.dumps(
-        item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True, default=_stand_in
     ).encode("utf-8")
+
+
+def _stand_in(value: Any) -> dict[str, str]:
+    return {"unrepresentable": type(value).__name__, "repr": repr(value)[:200]}
 
 
 def payload_hash(item: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(item)).hexdigest()
 
 
-def to_attribute_value(value: Any) -> dict[str, Any]:
-    """A JSON value in DynamoDB's low-level form. Anything that is not plain JSON is a TypeError."""
+UNREPRESENTABLE = "unrepresentable_value"
+
+
+class UnrepresentableValue(TypeError, ValueError):
+    """A value DynamoDB cannot hold as JSON; ``field`` is its dotted path in the item."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def to_attribute_value(value: Any, path: str = "$") -> dict[str, Any]:
+    """A JSON value in DynamoDB's low-level form. Anything else raises :class:`UnrepresentableValue`."""
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):
-        return {"N": _number_text(value)}
+        try:
+            return {"N": _number_text(value)}
+        except ValueError as exc:
+            raise UnrepresentableValue(path, str(exc)) from None
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, list | tuple):
-        return {"L": [to_attribute_value(v) for v in value]}
+        return {"L": [to_attribute_value(v, f"{path}[{n}]") for n, v in enumerate(value)]}
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
-            raise TypeError("map keys must be strings")
-        return {"M": {k: to_attribute_value(v) for k, v in value.items()}}
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
+            raise UnrepresentableValue(path, "map keys must be strings")
+        return {
+            "M": {k: to_attribute_value(v, k if path == "$" else f"{path}.{k}") for k, v in value.items()}
+        }
+    raise UnrepresentableValue(path, f"{type(value).__name__} is not a JSON value")
 
 
 def _number_text(number: float) -> str:
@@ -472,7 +495,6 @@ class TenantDynamoWriter:
     def _prepare(self, index: int, item: dict, mode: WriteMode) -> _Prepared | ItemResult:
         if not isinstance(item, dict):
             raise TypeError(f"item {index} is a {type(item).__name__}, not a dict")
-        data = to_attribute_value(item)
         digest = payload_hash(item)
         key, key_problem = self._key_or_problem(item.get(mode.id_field))
         if TENANT_FIELD in item and item[TENANT_FIELD] != self.tenant:
@@ -480,6 +502,11 @@ class TenantDynamoWriter:
         if key is None:
             details = {"id_field": mode.id_field, "problem": key_problem}
             return ItemResult(index, Outcome.DEAD_LETTERED, None, "invalid_key", details=details)
+        try:
+            data = to_attribute_value(item)
+        except UnrepresentableValue as exc:
+            details = {"id": key["sk"], "field": exc.field, "problem": exc.problem}
+            return ItemResult(index, Outcome.DEAD_LETTERED, key, UNREPRESENTABLE, details=details)
         version = item.get(mode.version_field) if mode.version_field else None
         if mode.version_field and not _is_version(version):
             details = {"version_field": mode.version_field}
@@ -687,15 +714,16 @@ class TenantDynamoWriter:
                 key=result.key,
                 reason=result.reason,
                 attempts=result.attempts,
-                mode=mode,
+                mode=None if result.reason == UNREPRESENTABLE else mode,  # fix the source, do not replay
                 details=result.details,
             )
             log.warning(
-                "dead-lettered tenant=%s entity=%s sk=%s reason=%s",
+                "dead-lettered tenant=%s entity=%s sk=%s reason=%s%s",
                 self.tenant,
                 self.entity,
                 result.key["sk"] if result.key else None,
                 result.reason,
+                f" field={result.details['field']}" if "field" in result.details else "",
             )
 
     # -- reads --

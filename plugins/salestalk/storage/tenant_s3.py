@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from salestalk.storage.keys import UnsafeKey, build_key, build_prefix, tenant_prefix
+from salestalk.storage.keys import UnsafeKey, build_key, build_prefix, check_built_key, tenant_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,9 +75,14 @@ class TenantS3:
         return build_key(self.tenant, *segments)
 
     def _own(self, key: str) -> str:
-        if not key.startswith(self.prefix):
-            raise UnsafeKey(f"key {key!r} is outside tenant prefix {self.prefix!r}")
+        """``key`` if it is under this tenant's prefix: enough for reading what others dropped there."""
+        if not isinstance(key, str) or not key.startswith(self.prefix):
+            raise UnsafeKey(f"key {str(key)[:200]!r} is outside tenant prefix {self.prefix!r}")
         return key
+
+    def _writable(self, key: str) -> str:
+        """``key`` if the key builder made it for this tenant: every segment is checked again."""
+        return check_built_key(self.tenant, key)
 
     def _encryption(self) -> dict[str, str]:
         context = base64.b64encode(json.dumps({"tenant": self.tenant}).encode()).decode()
@@ -97,7 +102,7 @@ class TenantS3:
         from botocore.exceptions import ClientError
 
         try:
-            self._own(key)
+            self._writable(key)
         except UnsafeKey:
             self.stats.blocked += 1
             raise
@@ -172,6 +177,6 @@ class TenantS3:
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
-            chunk = [{"Key": self._own(k)} for k in keys[start : start + 1000]]
+            chunk = [{"Key": self._writable(k)} for k in keys[start : start + 1000]]
             if chunk:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})

@@ -297,15 +297,35 @@ def test_invalid_item_ids_are_dead_lettered_without_a_dynamodb_request(env) -> N
     assert all("a\nb" not in str(r.details) and "xxxx" not in str(r.details) for r in records)
 
 
-def test_non_json_values_fail_before_any_request(env) -> None:
+@pytest.mark.parametrize("method", ["put_once", "put_if_newer", "batch_put"])
+def test_an_unrepresentable_value_dead_letters_that_item_by_id_and_field_and_the_rest_are_written(
+    env, caplog, method
+) -> None:
     writer = env.writer()
-    recorder = RequestRecorder(env.dynamodb).attach()
+    caplog.set_level(logging.WARNING, logger="salestalk")
+    items = [
+        deal(1),
+        deal(2, score=float("nan")),
+        deal(3, history=[{"at": dt.datetime(2025, 1, 1)}]),
+        deal(4, amount=1e200),
+        deal(5),
+    ]
+    args = ("dealId", "version") if method == "put_if_newer" else ("dealId",)
+    items = [{**item, "version": 1} for item in items] if method == "put_if_newer" else items
 
-    with pytest.raises(TypeError, match="datetime"):
-        writer.put_once([deal(1), deal(2, closedAt=dt.datetime(2025, 1, 1))], "dealId")
-    with pytest.raises(ValueError, match="NaN"):
-        writer.batch_put([deal(1, score=float("nan"))], "dealId")
-    assert recorder.count() == 0 and env.object_keys() == []
+    counts = getattr(writer, method)(items, *args)
+
+    assert (counts.attempted, counts.written, counts.dead_lettered) == (5, 2, 3)
+    assert sorted(i["dealId"] for i in writer.query("deals")) == ["deal-0001", "deal-0005"]
+    records = {r.key["sk"]: r for r in writer.dead_letter.records("deals")}
+    assert {sk: (r.reason, r.details["id"], r.details["field"]) for sk, r in records.items()} == {
+        "deal-0002": ("unrepresentable_value", "deal-0002", "score"),
+        "deal-0003": ("unrepresentable_value", "deal-0003", "history[0].at"),
+        "deal-0004": ("unrepresentable_value", "deal-0004", "amount"),
+    }
+    assert "NaN" in records["deal-0002"].details["problem"]
+    assert not any(r.replayable for r in records.values()), "fix the source; a replay would fail again"
+    assert "sk=deal-0002 reason=unrepresentable_value field=score" in caplog.text
 
 
 def test_logs_carry_keys_and_counts_never_payload_values(env, caplog) -> None:

@@ -95,6 +95,37 @@ def test_a_key_outside_the_tenant_is_blocked_before_any_request(s3) -> None:
     assert audit(client, bucket, kms.key_id)["objects"] == 0
 
 
+HOSTILE_KEYS_INSIDE_THE_PREFIX = {
+    "dot-dot": "tenants/t1/raw/../../t2/raw/x",
+    "dot": "tenants/t1/./raw/x",
+    "percent-encoded-dot-dot": "tenants/t1/raw/%2e%2e/x",
+    "nul": "tenants/t1/raw/x\x00.parquet",
+    "newline": "tenants/t1/raw/x\n",
+    "backslash": "tenants/t1/raw\\..\\x",
+    "empty-segment": "tenants/t1//raw/x",
+    "trailing-slash": "tenants/t1/raw/",
+    "only-the-prefix": "tenants/t1/",
+    "not-nfc": "tenants/t1/raw/cafe\u0301",
+    "over-1024-bytes": "tenants/t1/raw/" + "x" * 1010,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_KEYS_INSIDE_THE_PREFIX))
+def test_a_key_the_builder_would_refuse_is_blocked_before_any_request(s3, name: str) -> None:
+    """Starting with the tenant's prefix is not enough: every segment is checked again on write."""
+    client, bucket, kms = s3
+    guard = TenantS3(client, bucket, "t1", kms)
+    key = HOSTILE_KEYS_INSIDE_THE_PREFIX[name]
+    with RequestRecorder(client) as recorder:
+        with pytest.raises(UnsafeKey, match="was not made by the key builder"):
+            guard.put_bytes(key, b"x")
+        with pytest.raises(UnsafeKey):
+            guard.delete([guard.key("raw", "ok"), key])
+    assert recorder.count() == 0
+    assert guard.stats.blocked == 1
+    assert audit(client, bucket, kms.key_id)["objects"] == 0
+
+
 def test_t1_never_lists_or_reads_t10(s3) -> None:
     client, bucket, kms = s3
     t1, t10 = TenantS3(client, bucket, "t1", kms), TenantS3(client, bucket, "t10", kms)
