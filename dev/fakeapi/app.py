@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dev.fakeapi import seed
-from dev.fakeapi.faults import Fault, FaultError, apply_record_faults, parse_faults
+from dev.fakeapi.faults import Fault, FaultError, apply_record_faults, parse_faults, repeated_key
 
 DEFAULT_RATE_LIMIT = 20.0
 DEFAULT_PAGE_SIZE = 100
@@ -70,6 +70,26 @@ class ApiError(Exception):
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":")).encode()
     return Response(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+def _with_repeated_keys(body: dict[str, Any], repeated: list[str | None]) -> Response:
+    """``body`` as JSON text in which each record sends its ``repeated`` column twice: the real value first,
+    then a conflicting one (what a buggy serializer emits; Python's json would keep the second)."""
+    records = []
+    for record, column in zip(body["data"], repeated, strict=True):
+        text = json.dumps(record, separators=(",", ":"))
+        if column is not None and column in record:
+            text = text[:-1] + "," + json.dumps(column) + ":" + json.dumps(_conflicting(record[column])) + "}"
+        records.append(text)
+    envelope = json.dumps({**body, "data": []}, separators=(",", ":"))
+    text = envelope.replace('"data":[]', '"data":[' + ",".join(records) + "]", 1)
+    return Response(200, {"Content-Type": "application/json"}, text.encode())
+
+
+def _conflicting(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value}-conflict"
+    return -value - 1
 
 
 def bad_parameter(parameter: str, message: str) -> ApiError:
@@ -488,6 +508,12 @@ class FakeSourceApi:
         if failing:
             status = failing[0].options["status"]
             return ApiError(status, "server_error", f"injected fault: HTTP {status}").response(), delay
+        throttled = [fault for fault in faults if fault.mode == "throttle" and fault.fails_now()]
+        if throttled:
+            headers = {"Retry-After": throttled[0].options["retry_after"]}
+            return ApiError(
+                429, "rate_limited", "injected fault: throttled", headers=headers
+            ).response(), delay
         return self._listing(resource, tenant, request, faults), delay
 
     def _listing(self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]) -> Response:
@@ -495,17 +521,19 @@ class FakeSourceApi:
         if any(fault.repeats_now(request.page_number) for fault in faults if fault.mode == "repeated_page"):
             served = request.first_page()
         page = self._page(resource, tenant, served, faults)
-        data = [apply_record_faults(faults, resource, row.seq, row.record) for row in page.rows]
+        rows = list(page.rows)
         if any(fault.mode == "duplicates" for fault in faults):
-            data = [record for record in data for _ in range(2)]
-            if page.following:
-                data.append(apply_record_faults(faults, resource, page.following.seq, page.following.record))
+            rows = [row for row in rows for _ in range(2)] + ([page.following] if page.following else [])
+        data = [apply_record_faults(faults, resource, row.seq, row.record) for row in rows]
         if request.style == "page":
-            return json_response(
-                200, {"data": data, "page": request.page, "has_more": page.following is not None}
-            )
-        next_cursor = Cursor.after(page.rows[-1], served.page_number + 1).encode() if page.following else None
-        return json_response(200, {"data": data, "next_cursor": next_cursor})
+            body = {"data": data, "page": request.page, "has_more": page.following is not None}
+        else:
+            cursor = Cursor.after(page.rows[-1], served.page_number + 1).encode() if page.following else None
+            body = {"data": data, "next_cursor": cursor}
+        repeated = [repeated_key(faults, resource, row.seq) for row in rows]
+        if any(repeated):
+            return _with_repeated_keys(body, repeated)
+        return json_response(200, body)
 
     def _page(self, resource: str, tenant: str, request: ListRequest, faults: list[Fault]) -> Page:
         now = self.now()

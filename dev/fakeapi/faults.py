@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dev.fakeapi.seed import DEMO_TENANTS, ENUM_VALUES, FIELDS, HTTP_RESOURCES, PRIMARY_KEYS
+from dev.fakeapi.seed import CURSOR_FIELD, DEMO_TENANTS, ENUM_VALUES, FIELDS, HTTP_RESOURCES, PRIMARY_KEYS
 
 FAULT_MODES: tuple[str, ...] = (
     "server_error",
@@ -22,6 +22,9 @@ FAULT_MODES: tuple[str, ...] = (
     "removed_column",
     "unknown_enum",
     "bad_rows",
+    "throttle",
+    "clock_skew",
+    "duplicate_keys",
 )
 SERVER_ERROR_STATUSES = (500, 502, 503, 504)
 BROKEN_CALL_SECONDS = 99_999
@@ -57,6 +60,10 @@ class Fault:
             return False
         self.fired += 1
         return True
+
+    def picks(self, seq: int) -> bool:
+        """For the every-n-th-record faults: whether the record at ``seq`` is one of them."""
+        return seq % self.options["every"] == self.options["every"] - 1
 
     def repeats_now(self, page_number: int) -> bool:
         """For repeated_page: serve page 1 instead of page 2, ``count`` times."""
@@ -114,14 +121,16 @@ def default_removed_column(resource: str) -> str:
 def _defaults(mode: str, given: dict[str, Any]) -> dict[str, Any]:
     if mode == "server_error":
         return {"status": 503, "count": None if "every" in given else 1, "every": None}
+    if mode == "throttle":
+        return {"retry_after": "86400", "count": None if "every" in given else 1, "every": None}
     return dict(_DEFAULTS.get(mode, {}))
 
 
 def _check_column(fault: Fault) -> None:
-    if fault.mode not in ("removed_column", "unknown_enum"):
+    if fault.mode not in ("removed_column", "unknown_enum", "duplicate_keys"):
         return
     resources = [fault.resource] if fault.resource else list(HTTP_RESOURCES)
-    columns_by_resource = FIELDS if fault.mode == "removed_column" else ENUM_VALUES
+    columns_by_resource = ENUM_VALUES if fault.mode == "unknown_enum" else FIELDS
     known = {name for resource in resources for name in columns_by_resource[resource]}
     if not known:
         raise FaultError(f"{fault.resource} has no enum column for an unknown_enum fault")
@@ -178,6 +187,13 @@ _OPTION_RULES: dict[str, dict[str, Callable[[str, Any], Any]]] = {
     "removed_column": {"column": _text},
     "unknown_enum": {"column": _text, "value": _text},
     "bad_rows": {"fraction": _number_between(0, 1)},
+    "throttle": {
+        "retry_after": _text,
+        "count": _int_between(1, 1_000_000),
+        "every": _int_between(1, 1_000_000),
+    },
+    "clock_skew": {"at": _text, "every": _int_between(1, 1_000_000)},
+    "duplicate_keys": {"column": _text, "every": _int_between(1, 1_000_000)},
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "slow": {"seconds": 1.0},
@@ -187,6 +203,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "removed_column": {"column": None},
     "unknown_enum": {"column": None, "value": "mystery"},
     "bad_rows": {"fraction": 0.1},
+    "clock_skew": {"at": "2099-01-01T00:00:00Z", "every": 10},
+    "duplicate_keys": {"column": None, "every": 10},
 }
 
 
@@ -204,6 +222,19 @@ def _unknown_enum(fault: Fault, resource: str, seq: int, record: dict[str, Any])
         record[column] = fault.options["value"]
 
 
+def _stamp_in_the_future(fault: Fault, resource: str, seq: int, record: dict[str, Any]) -> None:
+    if fault.picks(seq):
+        record[CURSOR_FIELD] = fault.options["at"]
+
+
+def repeated_key(faults: list[Fault], resource: str, seq: int) -> str | None:
+    """The column the ``duplicate_keys`` fault sends twice in the record at ``seq``, if any."""
+    for fault in faults:
+        if fault.mode == "duplicate_keys" and fault.picks(seq):
+            return fault.options["column"] or _BROKEN_COLUMNS[resource]
+    return None
+
+
 def _remove_column(fault: Fault, resource: str, seq: int, record: dict[str, Any]) -> None:
     record.pop(fault.options["column"] or default_removed_column(resource), None)
 
@@ -217,4 +248,5 @@ _RECORD_CHANGES: dict[str, Callable[[Fault, str, int, dict[str, Any]], None]] = 
     "unknown_enum": _unknown_enum,
     "removed_column": _remove_column,
     "new_column": _add_column,
+    "clock_skew": _stamp_in_the_future,
 }

@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -145,10 +146,9 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
     stats: dict[str, Any] = {}
     tally = RejectionTally(_pii_screen(source, batch.tenant))
     if isinstance(extract, RestApiExtract):
-        from salestalk.extract.rest import RestExtractor, RestSpec
-        from salestalk.rawtext import records_chunk
+        from salestalk.extract.rest import RestExtractor, RestSpec, page_chunk
 
-        if previous is not None:
+        if previous is not None:  # a retry asks for exactly what the first attempt asked for
             window = (parse_utc(previous.window_since), parse_utc(previous.window_before))
         else:
             overlap = dt.timedelta(minutes=extract.overlap_minutes)
@@ -161,9 +161,11 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             rate_limit_per_second=extract.rate_limit_per_second,
             timeout_seconds=extract.timeout_seconds,
             max_attempts=extract.max_attempts,
+            max_retry_after_seconds=extract.max_retry_after_seconds,
         )
-        extractor = RestExtractor(services.http_session, spec)
-        chunks = read_ahead(records_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
+        budget = time.monotonic() + source.execution_timeout_minutes * 60
+        extractor = RestExtractor(services.http_session, spec, deadline=budget)
+        chunks = read_ahead(page_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
         manifest = land_chunks(
             chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
         )
@@ -190,8 +192,6 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             version=extract.version,
             fields=extract.fields,
             tenant=batch.tenant,
-            time_column=source.table_schema.cursor_column,
-            not_after=batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes),
         )
         chunks = read_ahead(event_chunks(s3, extract.prefix_pattern, batch.ds, screen, columns))
         manifest = land_chunks(
@@ -266,19 +266,37 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
             )
         tables.point_batch_at_load(s, source, batch)
         counts = {"staged": staged}
+        window = {"window_since": manifest.window_since, "window_before": manifest.window_before}
         tables.record_result(
-            s, batch, LOAD, {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows}
+            s,
+            batch,
+            LOAD,
+            {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows, **window},
         )
     log.debug("%s %s: %s", LOAD, batch.describe(), counts)
     return counts
 
 
+def admission_window(source: SourceConfig, batch: Batch, load: dict[str, Any]) -> tuple[str, str]:
+    """The cursor values a row of this batch may carry: the window its extract asked for (the interval for
+    file and event sources), widened by the source's clock-skew and lateness tolerances."""
+    extract = source.extract
+    since = parse_utc(load.get("window_since") or format_utc(batch.interval_start))
+    before = parse_utc(load.get("window_before") or format_utc(batch.interval_end))
+    skew = dt.timedelta(minutes=extract.max_clock_skew_minutes)
+    lateness = dt.timedelta(minutes=extract.max_lateness_minutes)
+    return format_utc(since - skew - lateness), format_utc(before + skew)
+
+
 def _verdict_rows_sql(d: Any, source: SourceConfig, rules: list[Any]) -> str:
-    """One row per failing row and reason: primary key null, cursor null, a blank text key, cast failures and
-    pre-landing rejections in order, then the suite's row rules in suite order."""
+    """One row per failing row and reason: primary key null, cursor null, a blank text key, a cursor outside
+    the admission window, cast failures and pre-landing rejections in order, then the suite's row rules in
+    suite order."""
     i = d.ident
     schema = source.table_schema
     rows = i(tables.BATCH_ROWS)
+    cursor = i(schema.cursor_column)
+    params = i(tables.BATCH_PARAMS)
     flatten = d.flatten.format(array=f"b.{i('_cast_failures')}")
     parts = [
         *(
@@ -294,6 +312,10 @@ def _verdict_rows_sql(d: Any, source: SourceConfig, rules: list[Any]) -> str:
             for c in schema.primary_key
             if tables.source_columns(source)[c] == "string"
         ),
+        f"SELECT r.{i('_record_num')}, 3, 'clock_skew({schema.cursor_column})' FROM {rows} r "
+        f"CROSS JOIN {params} q WHERE r.{cursor} > q.{i('admit_before')}",
+        f"SELECT r.{i('_record_num')}, 4, 'before_window({schema.cursor_column})' FROM {rows} r "
+        f"CROSS JOIN {params} q WHERE r.{cursor} < q.{i('admit_since')}",
         f"SELECT b.{i('_record_num')}, 100 + {d.flatten_pos}, {d.flatten_value} FROM {rows} b, {flatten}",
         *(
             f"SELECT {i('_record_num')}, {1000 + r.index}, CAST(? AS VARCHAR) FROM {rows} WHERE {r.condition}"
@@ -332,7 +354,7 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         i = d.ident
         tables.ensure_tables(s, source)
         load = _require(tables.read_result(s, batch, LOAD), batch, "staged rows", LOAD)
-        tables.set_batch(s, batch)
+        tables.set_batch(s, batch, admit=admission_window(source, batch, load))
         tables.select_batch_rows(s, source)
         observed = load["observed_columns"]
         present = [c for c in schema.column_names if observed.get(c, 0) > 0 or not load["staged"]]

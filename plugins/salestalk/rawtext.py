@@ -181,6 +181,14 @@ def table_chunk(table: Any, columns: list[str]) -> TextChunk:
 
     rows = table.num_rows
     rejections: Rejections = {}
+    repeated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+    if repeated:  # a header that names a column twice: keep the first, and quarantine every row
+        seen: set[str] = set()
+        keep = [i for i, n in enumerate(table.column_names) if not (n in seen or seen.add(n))]
+        table = table.select(keep)
+        for name in repeated:
+            if name in columns:
+                reject_rows(rejections, range(rows), f"duplicate_key({name})")
     names = set(table.column_names)
     arrays = {
         c: column_text(table[c], c, rejections) if c in names else pa.nulls(rows, pa.string())

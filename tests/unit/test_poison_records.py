@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import random
 import shutil
 import threading
 import uuid
@@ -63,6 +64,14 @@ goods = st.lists(
     st.tuples(st.integers(-(10**9), 10**9), st.floats(-1e6, 1e6, allow_nan=False), text), max_size=8
 ).map(lambda rows: [good_record(k, n, x, s) for k, (n, x, s) in enumerate(rows)])
 
+# Cursor values outside the interval's window beyond the default 5-minute clock-skew tolerance.
+OUTSIDE_WINDOW = [
+    "2099-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "2026-10-31T23:54:00Z",
+    "2026-11-02T00:05:01Z",
+]
+
 NESTED = st.recursive(
     st.none() | st.integers() | st.text(max_size=3),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
@@ -76,7 +85,7 @@ JSON_POISON = st.one_of(
     st.tuples(st.just("x"), st.sampled_from([float("nan"), float("inf"), float("-inf"), "abc", True])),
     st.tuples(st.just("n"), st.sampled_from(["abc", 1.5, True, 2**70, "1e3"])),
     st.tuples(st.just("d"), st.sampled_from([12345, "2026-02-30", "yesterday"])),
-    st.tuples(st.just("ts"), st.sampled_from([None, "not a time", 17])),
+    st.tuples(st.just("ts"), st.sampled_from([None, "not a time", 17, *OUTSIDE_WINDOW])),
     st.tuples(st.sampled_from(sorted(COLUMNS)), NESTED),
 )
 
@@ -179,8 +188,18 @@ def run_batch(client, source: SourceConfig, tmp: Path, api_url: str | None = Non
         "quarantine": pipeline.quarantine(source, batch, services),
         "publish": pipeline.publish(source, batch, services),
     }
+    extract = source.extract
+    since = START - dt.timedelta(minutes=extract.max_clock_skew_minutes + extract.max_lateness_minutes)
+    before = batch.interval_end + dt.timedelta(minutes=extract.max_clock_skew_minutes)
+    cursor = source.table_schema.cursor_column
     with services.warehouse.connect() as s:
         rows = s.fetchall(f'SELECT "_record_num", "_reasons" FROM "{QUARANTINE_SCHEMA}"."{source.name}"')
+        stray = s.fetchall(
+            f'SELECT COUNT(*) FROM curated."{source.name}" WHERE "_tenant_id" <> ? OR "{cursor}" < ? '
+            f'OR "{cursor}" > ?',
+            [TENANT, since, before],
+        )
+    assert stray == [(0,)], "nothing of another tenant or outside the window is published"
     return counts, {int(n): list(reasons) for n, reasons in rows}
 
 
@@ -242,7 +261,7 @@ CSV_POISON = st.one_of(
     st.tuples(st.just("x"), st.sampled_from(["NaN", "inf", "-Infinity", "abc", "1,5"])),
     st.tuples(st.just("n"), st.sampled_from(["abc", "1.5", "99999999999999999999", "true"])),
     st.tuples(st.just("d"), st.sampled_from(["2026-02-30", "nope"])),
-    st.tuples(st.just("ts"), st.sampled_from(["", "not a time"])),
+    st.tuples(st.just("ts"), st.sampled_from(["", "not a time", *OUTSIDE_WINDOW])),
 )
 
 
@@ -276,7 +295,7 @@ PARQUET_POISON = st.one_of(
     st.tuples(st.just("x"), st.sampled_from([float("nan"), float("inf"), float("-inf")])),
     st.tuples(st.just("n"), st.sampled_from(["abc", "1.5"])),
     st.tuples(st.just("d"), st.sampled_from(["2026-13-01"])),
-    st.tuples(st.just("ts"), st.sampled_from([None, "soon"])),
+    st.tuples(st.just("ts"), st.sampled_from([None, "soon", *OUTSIDE_WINDOW])),
 )
 
 
@@ -367,7 +386,10 @@ EVENT_FIELDS = {
 EVENT_POISON = st.one_of(
     st.tuples(st.just("requestId"), st.sampled_from(["", "   ", "\ud83d", None, LONG, {"a": 1}])),
     st.tuples(st.just("intent"), st.sampled_from(["\udfff", LONG, ["x"], 7])),
-    st.tuples(st.just("time"), st.sampled_from(["garbage", 12345, None])),
+    st.tuples(
+        st.just("time"),
+        st.sampled_from(["garbage", 12345, None, "2099-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]),
+    ),
     st.tuples(st.just("confidence.overall"), st.sampled_from([float("nan"), float("inf"), "high", {"v": 1}])),
     st.tuples(st.just("tenantId"), st.sampled_from(["other-tenant"])),
 )
@@ -376,8 +398,6 @@ EVENT_POISON = st.one_of(
 @EXAMPLES
 @given(good=st.integers(0, 8), poison=st.lists(EVENT_POISON, min_size=1, max_size=5), places=st.randoms())
 def test_event_poison_records_are_quarantined_by_field(world, tmp_path, good, poison, places) -> None:
-    import random
-
     rng = random.Random(0)
     moment = START + dt.timedelta(hours=1)
     events = [(good_event(rng, TENANT, f"R-{k}", moment), None) for k in range(good)]
@@ -410,3 +430,85 @@ def test_event_poison_records_are_quarantined_by_field(world, tmp_path, good, po
     }
     names["tenantId"] = {"tenantId"}
     check(events, *run_batch(world, source, tmp_path), names)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "events"])
+def test_every_kind_quarantines_cursors_outside_the_window_and_keeps_the_tolerance(
+    world, tmp_path, kind
+) -> None:
+    """The same admission window for file and event sources as for REST: each out-of-window cursor is
+    quarantined naming the cursor column, and one at the tolerance's edge is published."""
+    edge = "2026-11-02T00:05:00Z"  # the interval's end plus the 5-minute clock-skew tolerance: admitted
+    if kind == "events":
+        rng = random.Random(0)
+        late = ["2099-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2026-10-24T23:54:59Z"]
+        stamps = [("2026-11-01T01:00:00Z", None), (edge, None), ("2026-10-25T00:00:00Z", None)]
+        stamps += [(t, "time") for t in late]
+        events = []
+        for n, (stamp, field) in enumerate(stamps):
+            event = good_event(rng, TENANT, f"W-{n}", START)
+            event["time"] = stamp
+            events.append((event, field))
+        source = source_config(
+            lambda name: {
+                "kind": "events",
+                "contract": "classification.performed",
+                "prefix_pattern": f"inbound/events/{name}/{{ds}}/",
+                "fields": EVENT_FIELDS,
+            },
+            EVENT_COLUMNS,
+            key="request_id",
+            cursor="classified_at",
+        )
+        assert source.extract.max_lateness_minutes == 7 * 24 * 60, "events arrive late: a week by default"
+        s3 = TenantS3(world, "poison", TENANT)
+        body = b"\n".join(json.dumps(e).encode() for e, _ in events)
+        s3.put_bytes(s3.key("inbound", "events", source.name, DAY, "a.jsonl"), body)
+        counts, quarantined = run_batch(world, source, tmp_path)
+        check(events, counts, quarantined, {"time": {"classified_at"}})
+        return
+    records = [(good_record(1, 1, 1.0, "a"), None), ({**good_record(2, 1, 1.0, "b"), "ts": edge}, None)]
+    records += [({**good_record(10 + n, 1, 1.0, "c"), "ts": ts}, "ts") for n, ts in enumerate(OUTSIDE_WINDOW)]
+    source = files_source(kind)
+    if kind == "jsonl":
+        body = b"\n".join(json.dumps(r).encode() for r, _ in records)
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(r for r, _ in records)
+        body = out.getvalue().encode()
+    drop(world, source, f"a.{kind}", body)
+    counts, quarantined = run_batch(world, source, tmp_path)
+    check(records, counts, quarantined)
+    reasons = sorted(r for rs in quarantined.values() for r in rs)
+    assert reasons == ["before_window(ts)"] * 2 + ["clock_skew(ts)"] * 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_file_whose_header_names_a_column_twice_quarantines_its_rows_and_fails_nothing(
+    world, tmp_path, fmt
+) -> None:
+    """Which of the two values is meant cannot be known: every row is quarantined naming the column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [(good_record(k, k, 1.0, "a"), "s") for k in range(3)]
+    names = [*COLUMNS, "s"]
+    rows = [[str(r[c]) for c in COLUMNS] + ["other"] for r, _ in records]
+    if fmt == "csv":
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([names, *rows])
+        body = out.getvalue().encode()
+    else:
+        table = pa.Table.from_arrays(
+            [pa.array(list(column)) for column in zip(*rows, strict=True)], names=names
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        body = sink.getvalue()
+    source = files_source(fmt)
+    drop(world, source, f"a.{fmt}", body)
+    counts, quarantined = run_batch(world, source, tmp_path)
+    check(records, counts, quarantined)
+    assert all("duplicate_key(s)" in reasons for reasons in quarantined.values())

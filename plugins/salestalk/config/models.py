@@ -6,11 +6,19 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from salestalk.config.alerting import AlertingConfig
 from salestalk.config.tags import TAG_VOCABULARY
-from salestalk.tenancy import validate_tenant_id
+from salestalk.tenancy import TENANT_ID_MAX_LENGTH, TENANT_ID_PATTERN, validate_tenant_id
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{1,40}")
@@ -43,9 +51,37 @@ def _schedule(value: str) -> str:
     raise ValueError(f"must be a cron expression or one of {sorted(CRON_PRESETS)} (got {value!r})")
 
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
-ConnId = Annotated[str, AfterValidator(_conn_id)]
-TenantId = Annotated[str, AfterValidator(_tenant)]
+def _cron_pattern() -> str:
+    """A JSON Schema pattern for a 5-field cron expression or a preset; croniter has the last word."""
+    months = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+    days = "sun|mon|tue|wed|thu|fri|sat"
+    numbers = {
+        "minute": "[0-5]?[0-9]",
+        "hour": "[01]?[0-9]|2[0-3]",
+        "day": "0?[1-9]|[12][0-9]|3[01]",
+        "month": f"0?[1-9]|1[0-2]|{months}",
+        "weekday": f"[0-7]|{days}",
+    }
+    fields = []
+    for number in numbers.values():
+        item = rf"(\*|(?:{number})(?:-(?:{number}))?)(?:/[0-9]+)?"
+        fields.append(f"{item}(?:,{item})*")
+    presets = "|".join(sorted(p.removeprefix("@") for p in CRON_PRESETS))
+    return rf"^(@(?:{presets})|{' +'.join(fields)})$"
+
+
+def _schema(pattern: str, **extra: object) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, **extra})
+
+
+Identifier = Annotated[str, AfterValidator(_identifier), _schema(f"^{IDENTIFIER.pattern}$")]
+ConnId = Annotated[str, AfterValidator(_conn_id), _schema(f"^{CONN_ID.pattern}$")]
+TenantId = Annotated[
+    str,
+    AfterValidator(_tenant),
+    _schema(f"^(?!.*--){TENANT_ID_PATTERN.pattern}$", maxLength=TENANT_ID_MAX_LENGTH),
+]
+Schedule = Annotated[str, AfterValidator(_schedule), _schema(_cron_pattern())]
 
 
 class Strict(BaseModel):
@@ -63,7 +99,23 @@ class Pagination(Strict):
     page_size: int = Field(gt=0, le=1000)
 
 
-class RestApiExtract(Strict):
+class Admission(Strict):
+    """Which cursor values a record may carry: inside the requested window, give or take these tolerances.
+
+    A record stamped after the window's end plus ``max_clock_skew_minutes`` is quarantined as
+    ``clock_skew(<cursor column>)``; one stamped before the window's start minus
+    ``max_clock_skew_minutes + max_lateness_minutes`` as ``before_window(<cursor column>)``.
+    """
+
+    max_clock_skew_minutes: int = Field(
+        default=5, ge=0, le=24 * 60, description="Tolerance on both ends of the window for a source's clock."
+    )
+    max_lateness_minutes: int = Field(
+        default=0, ge=0, le=31 * 24 * 60, description="How much older than the window a record may still be."
+    )
+
+
+class RestApiExtract(Admission):
     kind: Literal["rest_api"]
     connection: ConnId
     path: str = Field(pattern=r"^/.*\{tenant\}", description="URL path; {tenant} is filled from the run.")
@@ -73,6 +125,12 @@ class RestApiExtract(Strict):
     overlap_minutes: int = Field(ge=0, le=7 * 24 * 60)
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_attempts: int = Field(default=6, ge=1, le=20)
+    max_retry_after_seconds: int = Field(
+        default=300,
+        gt=0,
+        le=3600,
+        description="Longest 429 Retry-After the step waits; beyond it the step fails.",
+    )
 
 
 def _inbound_prefix(value: str) -> str:
@@ -84,7 +142,7 @@ def _inbound_prefix(value: str) -> str:
     return value
 
 
-class S3FilesExtract(Strict):
+class S3FilesExtract(Admission):
     kind: Literal["s3_files"]
     prefix_pattern: str = Field(
         pattern=r"^[a-z0-9_/{}-]+/$",
@@ -99,7 +157,7 @@ CONTRACT_NAME = re.compile(r"[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*")
 FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")
 
 
-class EventsExtract(Strict):
+class EventsExtract(Admission):
     kind: Literal["events"]
     contract: str = Field(pattern=CONTRACT_NAME.pattern, description="A contract under include/contracts/.")
     version: int | None = Field(default=None, ge=1, description="Default: the event's own or the latest.")
@@ -110,7 +168,12 @@ class EventsExtract(Strict):
     fields: dict[Identifier, str] = Field(
         min_length=1, description="Schema column -> dotted path in the event; the only fields that land."
     )
-    max_clock_skew_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    max_lateness_minutes: int = Field(
+        default=7 * 24 * 60,
+        ge=0,
+        le=31 * 24 * 60,
+        description="How much older than the arrival day an event may be (devices send late).",
+    )
 
     _prefix = field_validator("prefix_pattern")(_inbound_prefix)
 
@@ -204,8 +267,10 @@ class SourceConfig(Strict):
     description: str = Field(min_length=1)
     owner: str = Field(min_length=1)
     oncall: OnCall
-    tags: list[str] = Field(default_factory=list)
-    schedule: Annotated[str, AfterValidator(_schedule)]
+    tags: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "enum": sorted(TAG_VOCABULARY)}}
+    )
+    schedule: Schedule
     start_date: dt.date
     catchup: bool = False
     max_active_runs: int = Field(default=1, ge=1, le=16)
@@ -213,7 +278,7 @@ class SourceConfig(Strict):
     retry_delay_seconds: int = Field(default=30, gt=0)
     max_retry_delay_seconds: int = Field(default=600, gt=0)
     execution_timeout_minutes: int = Field(default=30, gt=0, le=24 * 60)
-    tenants: list[TenantId] = Field(min_length=1)
+    tenants: list[TenantId] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
     extract: Extract
     table_schema: TableSchema = Field(alias="schema")
     expectation_suite: Identifier

@@ -31,7 +31,7 @@ def decode_strict(raw: bytes | str) -> Decoded:
     try:
         value = json.loads(
             text,
-            object_pairs_hook=lambda pairs: _first_value_wins(pairs, duplicates),
+            object_pairs_hook=lambda pairs: first_value_wins(pairs, duplicates),
             parse_constant=float,
         )
     except json.JSONDecodeError as exc:
@@ -55,7 +55,8 @@ def _as_text(raw: bytes | str) -> tuple[str, Violation | None]:
     raise TypeError(f"raw event must be bytes or str (got {type(raw).__name__})")
 
 
-def _first_value_wins(pairs: list[tuple[str, Any]], duplicates: dict[int, list[str]]) -> dict[str, Any]:
+def first_value_wins(pairs: list[tuple[str, Any]], duplicates: dict[int, list[str]]) -> dict[str, Any]:
+    """An ``object_pairs_hook``: the first value of a repeated key wins; the repeats go in ``duplicates``."""
     result: dict[str, Any] = {}
     repeated: list[str] = []
     for key, value in pairs:

@@ -1,15 +1,15 @@
 """Contract events a tenant drops into S3 as JSON lines: parsed strictly, flattened to the schema, screened.
 
-Every line becomes one row. A line that breaks its contract, names another tenant, or is stamped
-further in the future than the clock-skew tolerance allows still lands, with its reasons, and is
-quarantined downstream: nothing is dropped, and no reason holds a value. Duplicates and out-of-order
+Every line becomes one row. A line that breaks its contract or names another tenant still lands, with
+its reasons, and is quarantined downstream: nothing is dropped, and no reason holds a value. Event
+times outside the arrival day's window (give or take the source's tolerances) are quarantined by the
+same admission check as every source kind, in validate. Duplicates and out-of-order
 arrivals need no special path: the batch keeps the newest version per request id and publish never
 lets an older version win.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,16 +59,6 @@ def lookup(payload: Any, path: str) -> Any:
     return value
 
 
-def parse_event_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 @dataclass(frozen=True)
 class EventScreen:
     """Turns one event line into the row to land and the reasons to quarantine it (if any)."""
@@ -77,8 +67,6 @@ class EventScreen:
     version: int | None
     fields: Mapping[str, str]
     tenant: str
-    time_column: str
-    not_after: dt.datetime
     registry: ContractRegistry | None = None
 
     def __call__(self, line: EventLine) -> tuple[dict[str, Any], list[str]]:
@@ -89,9 +77,6 @@ class EventScreen:
             value = lookup(event.payload, path)
             if value is not _ABSENT:
                 record[column] = value
-        event_time = parse_event_time(record.get(self.time_column))
-        if event_time is not None and event_time > self.not_after:
-            reasons.append(f"clock_skew({self.time_column})")
         return record, sorted(set(reasons), key=reasons.index)
 
 

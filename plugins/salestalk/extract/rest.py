@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc
+from salestalk.contracts.strict_json import first_value_wins
 from salestalk.storage.backoff import full_jitter_delay
 
 if TYPE_CHECKING:
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 20.0
+DEFAULT_MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 class ExtractError(RuntimeError):
@@ -41,6 +46,7 @@ class RestSpec:
     rate_limit_per_second: float
     timeout_seconds: float
     max_attempts: int
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS
 
 
 @dataclass
@@ -76,12 +82,68 @@ class RateLimiter:
         self.next_allowed = max(self.next_allowed, self.clock() + seconds)
 
 
-def _retry_after_seconds(response: requests.Response) -> float:
-    value = response.headers.get("Retry-After", "1")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
+def retry_after_seconds(value: str | None, cap: float, now: Callable[[], float] = time.time) -> float:
+    """The wait a ``Retry-After`` header asks for (seconds or an HTTP date), at most ``cap`` seconds.
+
+    A wait beyond the cap, or one that is not a number of seconds or a date, is an :class:`ExtractError`
+    naming the header's value: the step fails in seconds instead of sleeping until its timeout.
+    """
+    if value is None or not value.strip():
         return 1.0
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise ExtractError(
+                f"Retry-After {text[:80]!r} is neither a number of seconds nor an HTTP date"
+            ) from None
+    if math.isnan(seconds):
+        raise ExtractError(f"Retry-After {text[:80]!r} is not a number of seconds")
+    seconds = max(0.0, seconds)
+    if seconds > cap:
+        raise ExtractError(
+            f"Retry-After {text[:80]!r} asks for a wait over the {cap:g} s cap "
+            "(extract.max_retry_after_seconds, or the step's remaining time); the API is throttling this "
+            "tenant for longer than a run can wait: check the API's status, then clear the task"
+        )
+    return seconds
+
+
+class RepeatedKeys(dict):
+    """A decoded JSON object that had duplicate keys; the first value of each is kept, as on the file path."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the usual object: no Python-level work beyond the check
+        return obj
+    found: dict[int, list[str]] = {}
+    first = RepeatedKeys(first_value_wins(pairs, found))
+    first.repeated = tuple(dict.fromkeys(next(iter(found.values()))))
+    return first
+
+
+def decode_body(content: bytes) -> Any:
+    """The response body as JSON; objects with duplicate keys come back as :class:`RepeatedKeys`."""
+    return json.loads(content, object_pairs_hook=_object)
+
+
+def page_chunk(records: list[dict[str, Any]], columns: list[str]) -> Any:
+    """One page as a text chunk: a record that repeated a column's key is rejected naming the column."""
+    from salestalk.rawtext import records_chunk
+
+    known = set(columns)
+    rejections = {
+        row: [f"duplicate_key({key})" for key in record.repeated if key in known]
+        for row, record in enumerate(records)
+        if isinstance(record, RepeatedKeys) and any(key in known for key in record.repeated)
+    }
+    return records_chunk(records, columns, rejections)
 
 
 class RestExtractor:
@@ -94,13 +156,20 @@ class RestExtractor:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.session = session
         self.spec = spec
+        self.deadline = deadline  # time.monotonic() by which the step must be done, if it has a budget
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.limiter = RateLimiter(spec.rate_limit_per_second, sleep=sleep)
         self.stats = RequestStats()
+
+    def _retry_after_cap(self) -> float:
+        if self.deadline is None:
+            return self.spec.max_retry_after_seconds
+        return max(0.0, min(self.spec.max_retry_after_seconds, self.deadline - time.monotonic()))
 
     def pages(self, tenant: str, since: dt.datetime, before: dt.datetime) -> Iterator[list[dict[str, Any]]]:
         url = self.spec.base_url.rstrip("/") + self.spec.path.format(tenant=tenant)
@@ -187,7 +256,7 @@ class RestExtractor:
             self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
             if status == 429:
                 self.stats.throttled += 1
-                wait = _retry_after_seconds(response)
+                wait = retry_after_seconds(response.headers.get("Retry-After"), self._retry_after_cap())
                 self.limiter.hold_for(wait)
                 last_problem = f"429 Too Many Requests (Retry-After {wait:g}s)"
                 log.warning("attempt %d/%d: %s", attempt + 1, self.spec.max_attempts, last_problem)
@@ -199,12 +268,16 @@ class RestExtractor:
             if status >= 400:
                 raise ExtractError(f"GET {url} failed with HTTP {status}: {response.text[:300]}")
             try:
-                body = response.json()
-            except ValueError as exc:
-                last_problem = f"invalid JSON: {exc}"
+                body = decode_body(response.content)
+            except (ValueError, RecursionError) as exc:
+                last_problem = f"invalid JSON: {str(exc)[:200]}"
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise ExtractError(f"GET {url} returned an unexpected body: {str(body)[:300]}")
+            if isinstance(body, RepeatedKeys):
+                last_problem = f"the response body repeats the key(s) {list(body.repeated)}"
+                log.warning("attempt %d/%d: %s", attempt + 1, self.spec.max_attempts, last_problem)
+                continue
             try:
                 check(body)
             except RepeatedPage as exc:

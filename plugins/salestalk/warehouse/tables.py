@@ -116,8 +116,18 @@ def ensure_tables(s: Session, source: SourceConfig) -> None:
         s.execute(f"CREATE TABLE IF NOT EXISTS {d.table(schema, name)} ({_columns(d, columns)})")
 
 
-def set_batch(s: Session, batch: Batch, *, loaded_at: str | None = None, load_id: str | None = None) -> None:
-    """The session's one-row ``batch_params`` temp table: the batch's values, bound once, joined later."""
+def set_batch(
+    s: Session,
+    batch: Batch,
+    *,
+    loaded_at: str | None = None,
+    load_id: str | None = None,
+    admit: tuple[str, str] | None = None,
+) -> None:
+    """The session's one-row ``batch_params`` temp table: the batch's values, bound once, joined later.
+
+    ``admit`` is the (since, before) range of cursor values the batch's rows may carry.
+    """
     d = s.dialect
     ts = d.column_type("timestamp")
     fields = [
@@ -128,6 +138,8 @@ def set_batch(s: Session, batch: Batch, *, loaded_at: str | None = None, load_id
         ("run_id", "VARCHAR", batch.run_id),
         ("loaded_at", ts, loaded_at),
         ("load_id", "VARCHAR", load_id),
+        ("admit_since", ts, admit[0] if admit else None),
+        ("admit_before", ts, admit[1] if admit else None),
     ]
     select = ", ".join(f"CAST(? AS {kind}) AS {d.ident(name)}" for name, kind, _ in fields)
     s.execute(

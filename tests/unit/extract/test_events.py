@@ -38,15 +38,8 @@ SOURCE = a_source(lambda c: c.extract.contract == CONTRACT, kind="events", what=
 DAY_END = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
 
-def screen(tenant: str = "acme", skew_minutes: int = 5) -> EventScreen:
-    return EventScreen(
-        contract=CONTRACT,
-        version=None,
-        fields=FIELDS,
-        tenant=tenant,
-        time_column="classified_at",
-        not_after=DAY_END + dt.timedelta(minutes=skew_minutes),
-    )
+def screen(tenant: str = "acme") -> EventScreen:
+    return EventScreen(contract=CONTRACT, version=None, fields=FIELDS, tenant=tenant)
 
 
 def event(**changes) -> bytes:
@@ -89,16 +82,6 @@ def test_every_broken_kind_is_quarantined_with_a_reason_that_holds_no_value() ->
         "other_tenant": ["contract_tenant_mismatch($.tenantId)"],
         "not_json": ["contract_malformed_json($)"],
     }
-
-
-def test_clock_skew_tolerance_is_inclusive_and_configurable() -> None:
-    at_limit = event(time="2026-11-02T00:05:00Z")
-    just_past = event(time="2026-11-02T00:05:01Z")
-    assert screen()(EventLine("k", 1, at_limit))[1] == []
-    assert screen()(EventLine("k", 1, just_past))[1] == ["clock_skew(classified_at)"]
-    assert screen(skew_minutes=10)(EventLine("k", 1, just_past))[1] == []
-    late = event(time="2026-10-01T00:00:00Z")
-    assert screen()(EventLine("k", 1, late))[1] == [], "a late event is accepted; newest-wins decides"
 
 
 def test_the_payload_tenant_never_decides_where_a_row_goes() -> None:

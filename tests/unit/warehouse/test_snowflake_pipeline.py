@@ -96,7 +96,7 @@ def _land(moto_server, monkeypatch, records=RECORDS, bucket="sfparity"):
         batch,
         source.table_schema.column_names,
         "updated_at",
-        (START, END),
+        (START - dt.timedelta(minutes=source.extract.overlap_minutes), END),  # as the extract asks
         chunk_rows=10,
         screen=pipeline._pii_screen(source, "acme"),
     )
@@ -231,7 +231,7 @@ def test_snowflake_publish_is_idempotent_and_older_versions_never_win(landed, sn
         deal(5, stage="closed_won", updated_at="2026-11-02T09:00:00Z"),
     ]
     land_records([records], services.tenant_s3("acme"), late, source.table_schema.column_names,
-                 "updated_at", (END, END + dt.timedelta(days=1)))  # fmt: skip
+                 "updated_at", (START, END + dt.timedelta(days=1)))  # fmt: skip
     second = run_steps(source, late, services)
     assert (second["publish"]["updated"], second["publish"]["stale_skipped"]) == (1, 1)
     after = {row[0]: row for row in curated()}
