@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
 .PHONY: help setup demo airflow stop airflow-status env airflow-cli alerts freshness status quarantine redrive \
-	dead-letters dead-letter-redrive validate-config lint format browser test test-fast benchmarks lock clean
+	dead-letters dead-letter-redrive validate-config config-schema lint format browser test test-fast benchmarks lock clean
 
 # $(call need,VAR,usage line[,sources|tenants|intervals]): when VAR is empty, a one-line usage error naming
 # the valid values (of SOURCE when it is set), exit 2.
@@ -77,6 +77,9 @@ dead-letter-redrive: setup ## TENANT=: replay a tenant's DynamoDB dead letters
 
 validate-config: setup ## check every file in include/sources/
 	$(PY) -m salestalk validate-config
+
+config-schema: setup ## write include/sources/source.schema.json (editor validation) from the config models
+	$(PY) -m salestalk config-schema
 
 lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .

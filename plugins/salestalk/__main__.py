@@ -22,6 +22,22 @@ def validate_config(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def config_schema(args: argparse.Namespace) -> int:
+    from salestalk.config.json_schema import SCHEMA_FILE, render
+    from salestalk.config.loader import display_path
+
+    text = render()
+    if args.check:
+        if not SCHEMA_FILE.is_file() or SCHEMA_FILE.read_text() != text:
+            print(f"{display_path(SCHEMA_FILE)} is out of date: run make config-schema", file=sys.stderr)
+            return 1
+        print(f"{display_path(SCHEMA_FILE)} is up to date")
+        return 0
+    SCHEMA_FILE.write_text(text)
+    print(f"wrote {display_path(SCHEMA_FILE)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_third_party()
     parser = argparse.ArgumentParser(prog="python -m salestalk")
@@ -29,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("validate-config", help="check every source config, list every problem")
     check.add_argument("--folder", help="folder of source YAML files (default include/sources)")
     check.set_defaults(func=validate_config)
+    schema = commands.add_parser("config-schema", help="write the source YAML JSON Schema for editors")
+    schema.add_argument("--check", action="store_true", help="exit 1 if the committed schema is out of date")
+    schema.set_defaults(func=config_schema)
     from salestalk.ops import register
 
     register(commands)  # status, alerts, deadlines, freshness, quarantine, dead-letter

@@ -263,14 +263,15 @@ def load_source(path: Path, defaults: dict | None = None) -> SourceConfig:
         problems.append(
             ConfigError(shown, "name", f"must match the file name {path.stem!r} (got {config.name!r})")
         )
-    if not (SUITES_DIR / f"{config.expectation_suite}.json").is_file():
-        problems.append(
-            ConfigError(
-                shown,
-                "expectation_suite",
-                f"no suite file {display_path(SUITES_DIR / (config.expectation_suite + '.json'))}",
-            )
-        )
+    suite_file = SUITES_DIR / f"{config.expectation_suite}.json"
+    if not suite_file.is_file():
+        problems.append(ConfigError(shown, "expectation_suite", f"no suite file {display_path(suite_file)}"))
+    else:
+        from salestalk.quality.suite import suite_problems
+
+        columns = config.table_schema.column_names
+        for where, reason in suite_problems(suite_file, config.expectation_suite, columns):
+            problems.append(ConfigError(display_path(suite_file), where, f"{reason} (used by {shown})"))
     if config.runbook.startswith("docs/") and not (REPO_ROOT / config.runbook).is_file():
         problems.append(ConfigError(shown, "runbook", f"file {config.runbook} does not exist"))
     if problems:

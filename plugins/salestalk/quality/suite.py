@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 GX_ROOT = REPO_ROOT / "great_expectations"
@@ -194,6 +194,59 @@ def parse_suite(data: Any, source: str | Path = "<memory>") -> Suite:
         raise SuiteError(source, "'meta' must be an object")
     expectations = tuple(_parse_expectation(item, source, i) for i, item in enumerate(raw))
     return Suite(name=name, expectations=expectations, meta=meta, source=str(source))
+
+
+_COLUMN_LIST_KWARGS = ("column_set", "column_list")
+
+
+def suite_problems(path: Path, expected_name: str, columns: Collection[str]) -> list[tuple[str, str]]:
+    """Every reason the suite at ``path`` cannot run on a source with ``columns``, as (where, reason).
+
+    ``where`` is ``name`` or ``expectations[i] (type)``. Checked: the file reads and parses, its ``name``
+    is ``expected_name``, every expectation is one the rule compiler supports with valid options, and
+    every column a rule names is in the schema.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return [("", f"cannot read suite file ({exc.strerror or exc})")]
+    except json.JSONDecodeError as exc:
+        return [("", f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        return [("", "must be a JSON object with an 'expectations' list (GX 1.x suite format)")]
+    problems: list[tuple[str, str]] = []
+    if data.get("name") != expected_name:
+        problems.append(
+            ("name", f"must be {expected_name!r}, the suite's file name (got {data.get('name')!r})")
+        )
+    known = set(columns)
+    for index, item in enumerate(data["expectations"]):
+        kind = item.get("type") if isinstance(item, dict) else None
+        where = f"expectations[{index}]" + (f" ({kind})" if isinstance(kind, str) and kind else "")
+        try:
+            expectation = _parse_expectation(item, path, index)
+        except SuiteError as exc:
+            problems.append((where, str(exc).split(": ", 2)[-1]))
+            continue
+        named = [expectation.column] if expectation.column is not None else []
+        for key in _COLUMN_LIST_KWARGS:
+            named += [c for c in expectation.kwargs.get(key, []) if isinstance(c, str)]
+        missing = [c for c in dict.fromkeys(named) if c not in known]
+        if missing:
+            problems.append((where, f"column(s) {missing} not in the source's schema {sorted(known)}"))
+        if "regex" in expectation.kwargs:
+            from salestalk.quality.regex import (
+                UnsupportedRegexError,
+                python_regex_to_re2,
+                snowflake_search_pattern,
+            )
+
+            try:  # both warehouses must be able to run it
+                python_regex_to_re2(expectation.kwargs["regex"])
+                snowflake_search_pattern(expectation.kwargs["regex"])
+            except UnsupportedRegexError as exc:
+                problems.append((where, f"regex cannot be evaluated in SQL: {exc}"))
+    return problems
 
 
 def _parse_expectation(item: Any, source: str | Path, index: int) -> Expectation:
