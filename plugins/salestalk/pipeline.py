@@ -388,6 +388,8 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         table_failures = [_describe_check(c) for c in checks if not c.success]
         gx = _run_gx(s, suite, batch, rows, schema.primary_key, present, extra)
         _cross_check(gx, reason_counts, batch)
+        profile = _profile(s, source, batch, present)
+        anomalies = _anomalies(s, source, batch, profile)
         passing = rows - failing
         result = {
             "rows": rows,
@@ -404,10 +406,64 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
             "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "schema expectations on a sample",
             "data_docs": str(gx.docs_index) if gx.docs_index else None,
             "data_docs_page": str(gx.docs_page) if gx.docs_page else None,
+            "profile": profile.as_dict(),
+            "anomalies": [a.as_dict() for a in anomalies],
         }
         tables.record_result(s, batch, VALIDATE, result)
     log.debug("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
+
+
+def _profile(s: Any, source: SourceConfig, batch: Batch, present: list[str]) -> Any:
+    """The batch's rows, per-column null rates and numeric means, from its staged rows in one statement."""
+    from salestalk.quality.anomaly import Profile
+
+    d = s.dialect
+    i = d.ident
+    types = tables.source_columns(source)
+    numeric = [c for c in present if types[c] in {"integer", "float"}]
+
+    def finite(c: str) -> str:
+        if types[c] != "float":
+            return f"CAST({i(c)} AS DOUBLE)"
+        return f"CASE WHEN NOT {d.nan_test.format(value=i(c))} THEN CAST({i(c)} AS DOUBLE) END"
+
+    parts = ["COUNT(*)", *(f"COUNT({i(c)})" for c in present), *(f"AVG({finite(c)})" for c in numeric)]
+    row = s.fetchall(f"SELECT {', '.join(parts)} FROM {i(tables.BATCH_ROWS)}")[0]
+    rows = int(row[0])
+    counts = dict(zip(present, row[1 : 1 + len(present)], strict=True))
+    means = dict(zip(numeric, row[1 + len(present) :], strict=True))
+    return Profile(
+        batch.interval_start,
+        rows,
+        {c: round(1 - int(n) / rows, 6) for c, n in counts.items()} if rows else {},
+        {c: float(m) for c, m in means.items() if m is not None},
+    )
+
+
+def _anomalies(s: Any, source: SourceConfig, batch: Batch, profile: Any) -> list[Any]:
+    """Anomalies of this batch against the tenant's trailing history (the training window)."""
+    from salestalk.quality.anomaly import Profile, detect
+
+    config = source.anomalies
+    if not config.enabled:
+        return []
+    since = batch.interval_start - dt.timedelta(days=config.training_days)
+    recorded = tables.tenant_history(
+        s, source.name, batch.tenant, since, batch.interval_start, (VALIDATE, PUBLISH)
+    )
+    history = []
+    for start, steps in recorded.items():
+        known = steps.get(VALIDATE, ({}, None))[0].get("profile")
+        if not known:
+            continue
+        published = steps.get(PUBLISH, ({}, None))[0].get("published") or 0
+        history.append(
+            Profile(
+                start, known["rows"], known["null_rates"], known["means"], start if published > 0 else None
+            )
+        )
+    return detect(profile, history, config, now=batch.interval_start)
 
 
 def _run_gx(
@@ -606,8 +662,14 @@ def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
     return key
 
 
+ANOMALY_HOLD = "anomaly detected"
+
+
 def hold_back_reason(source: SourceConfig, validation: dict[str, Any]) -> str | None:
     policy = source.quarantine
+    held = [a for a in validation.get("anomalies", []) if a["mode"] == "hold"]
+    if held:
+        return f"{ANOMALY_HOLD}: " + "; ".join(f"{a['detector']}: {a['what']}" for a in held)
     if validation["table_failures"] and policy.on_table_failure == "hold":
         return "table-level checks failed: " + "; ".join(validation["table_failures"])
     if validation["error_rate"] > policy.max_error_rate:

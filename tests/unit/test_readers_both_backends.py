@@ -144,3 +144,37 @@ def _reason_total(warehouse, source) -> int:
     with warehouse.connect() as s:
         d = s.dialect
         return int(s.fetchall(f"SELECT COUNT(*) FROM {d.table('audit', source.name + '_verdicts')}")[0][0])
+
+
+def test_the_anomaly_profile_and_history_read_the_same(published) -> None:
+    """validate's profile of the batch, and the history the detectors read back, on each backend."""
+    import datetime as dt
+
+    from salestalk.names import PUBLISH, VALIDATE
+    from salestalk.quality.anomaly import Profile, detect
+    from salestalk.warehouse import tables
+
+    source, warehouse, results = published
+    profile = results["validate"]["profile"]
+    assert profile["rows"] == len(READER_RECORDS)
+    assert set(profile["null_rates"]) == set(source.table_schema.column_names)
+    assert profile["means"]["amount"] > 0 and results["validate"]["anomalies"] == []
+    start = dt.datetime.fromisoformat(START.replace("Z", "+00:00")) if isinstance(START, str) else START
+    with warehouse.connect() as s:
+        history = tables.tenant_history(
+            s,
+            source.name,
+            "acme",
+            start - dt.timedelta(days=1),
+            start + dt.timedelta(days=1),
+            (VALIDATE, PUBLISH),
+        )
+    [(interval, steps)] = history.items()
+    assert interval == start and set(steps) == {VALIDATE, PUBLISH}
+    assert steps[VALIDATE][0]["profile"] == profile
+    assert steps[PUBLISH][0]["published"] == PUBLISHED
+    # The recorded day, seen from a later day with nothing in it: silent (no history yet), as a detector must be.
+    later = Profile(start + dt.timedelta(days=1), 0)
+    recorded = Profile(start, profile["rows"], profile["null_rates"], profile["means"], start)
+    assert detect(later, [recorded], source.anomalies, now=later.interval_start) == []
+    same_on_every_backend("anomaly_profile", profile)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ANOMALY_HOLD = "anomaly detected"  # how hold_back_reason starts when an anomaly held the publish back
+
 
 def batch_results(
     warehouse: Warehouse, source: SourceConfig, interval_start: dt.datetime | str
@@ -68,10 +70,19 @@ def quality_alerts(
     policy = source.alerting.data_quality
     error_breaches: dict[str, dict[str, Any]] = {}
     completeness_breaches: dict[str, dict[str, Any]] = {}
+    anomalies: dict[str, dict[str, Any]] = {}
     for tenant, steps in sorted(results.items()):
         publish, validation = steps.get(PUBLISH), steps.get(VALIDATE)
         if not publish or not validation:
             continue
+        if validation.get("anomalies"):
+            anomalies[tenant] = {
+                "anomalies": validation["anomalies"],
+                "published": 0 if publish.get("held_back") else publish.get("published"),
+                "held_back": publish.get("held_back"),
+            }
+        if str(publish.get("held_back") or "").startswith(ANOMALY_HOLD):
+            continue  # the anomaly alert says so
         if publish.get("held_back"):
             error_breaches[tenant] = {
                 "rows": validation["rows"],
@@ -123,6 +134,17 @@ def quality_alerts(
                 **common,
             )
         )
+    if anomalies:
+        alerts.append(
+            Alert(
+                alert_type="anomaly",
+                tenants=tuple(anomalies),
+                what=_anomaly_summary(anomalies),
+                counts={"by_tenant": anomalies},
+                incident="dq:anomaly",
+                **common,
+            )
+        )
     if completeness_breaches:
         lowest = min(b["completeness"] for b in completeness_breaches.values())
         alerts.append(
@@ -139,6 +161,15 @@ def quality_alerts(
             )
         )
     return alerts
+
+
+def _anomaly_summary(anomalies: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for tenant, found in anomalies.items():
+        listed = "; ".join(f"{a['detector']}: {a['what']}" for a in found["anomalies"])
+        outcome = "publish held back" if found["held_back"] else "published"
+        parts.append(f"{tenant} ({outcome}): {listed}")
+    return "anomalies before publish: " + " | ".join(parts)
 
 
 def _error_rate_summary(breaches: dict[str, dict[str, Any]], threshold: float) -> str:

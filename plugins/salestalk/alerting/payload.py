@@ -21,6 +21,7 @@ DEFAULT_SEVERITY = {
     "dq_error_rate": "warning",
     "completeness": "error",
     "freshness": "warning",
+    "anomaly": "warning",
 }
 
 

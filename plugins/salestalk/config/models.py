@@ -262,6 +262,44 @@ class QuarantinePolicy(Strict):
     on_table_failure: Literal["hold", "publish_passing"] = "hold"
 
 
+DetectorMode = Literal["warn", "hold"]
+
+
+class VolumeDetector(Strict):
+    mode: DetectorMode = "warn"
+    max_drop: float = Field(default=0.5, gt=0, le=1, description="Alert below (1 - max_drop) x the baseline.")
+    max_rise: float = Field(default=3.0, gt=1, description="Alert above max_rise x the baseline.")
+    noise_sigmas: float = Field(default=5.0, ge=0, description="Also beyond this many sqrt(baseline) rows.")
+
+
+class NullsDetector(Strict):
+    mode: DetectorMode = "warn"
+    max_increase: float = Field(default=0.2, gt=0, le=1, description="Null-rate rise over its median.")
+
+
+class DriftDetector(Strict):
+    mode: DetectorMode = "warn"
+    max_z: float = Field(default=6.0, gt=0, description="Robust z-score of a numeric column's daily mean.")
+    columns: list[Identifier] = Field(default_factory=list, description="Default: every numeric column.")
+
+
+class FreshnessDetector(Strict):
+    mode: DetectorMode = "warn"
+    max_cadence_multiple: float = Field(default=3.0, gt=1, description="Alert after this many usual gaps.")
+
+
+class AnomalyConfig(Strict):
+    """Per-tenant anomaly detection before publish (salestalk.quality.anomaly)."""
+
+    enabled: bool = True
+    training_days: int = Field(default=28, ge=7, le=366)
+    min_history_days: int = Field(default=14, ge=2, le=366)
+    volume: VolumeDetector = Field(default_factory=VolumeDetector)
+    nulls: NullsDetector = Field(default_factory=NullsDetector)
+    drift: DriftDetector = Field(default_factory=DriftDetector)
+    freshness: FreshnessDetector = Field(default_factory=FreshnessDetector)
+
+
 class SourceConfig(Strict):
     name: str = Field(pattern=SOURCE_NAME.pattern)
     description: str = Field(min_length=1)
@@ -287,6 +325,7 @@ class SourceConfig(Strict):
     freshness_target_minutes: int = Field(default=15, gt=0)
     runbook: str = Field(pattern=r"^(docs/runbooks/[A-Za-z0-9_./-]+\.md|https?://\S+)$")
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 

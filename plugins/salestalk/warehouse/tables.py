@@ -8,6 +8,7 @@ PRIMARY KEY or UNIQUE constraint is declared or relied on anywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,6 @@ from salestalk.names import (
 )
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from salestalk.batch import Batch
     from salestalk.config.models import SourceConfig
     from salestalk.warehouse.base import Session, Warehouse
@@ -211,6 +210,34 @@ def read_result(s: Session, batch: Batch, step: str) -> dict | None:
         [batch.source, batch.tenant, format_utc(batch.interval_start), step],
     )
     return json.loads(rows[0][0]) if rows else None
+
+
+def tenant_history(
+    s: Session, source: str, tenant: str, since: dt.datetime, before: dt.datetime, steps: tuple[str, ...]
+) -> dict[dt.datetime, dict[str, tuple[dict, dt.datetime]]]:
+    """``{interval_start: {step: (result, recorded_at)}}`` of one tenant's batches in ``[since, before)``."""
+    d = s.dialect
+    i = d.ident
+    ts = d.column_type("timestamp")
+    marks = ", ".join("?" for _ in steps)
+    rows = s.fetchall(
+        f"SELECT {i('interval_start')}, {i('step')}, {i('result')}, {i('recorded_at')} "
+        f"FROM {d.table(AUDIT, BATCH_RESULTS)} "
+        f"WHERE {i('source')} = ? AND {i('tenant')} = ? AND {i('interval_start')} >= CAST(? AS {ts}) "
+        f"AND {i('interval_start')} < CAST(? AS {ts}) AND {i('step')} IN ({marks})",
+        [source, tenant, format_utc(since), format_utc(before), *steps],
+    )
+    history: dict[dt.datetime, dict[str, tuple[dict, dt.datetime]]] = {}
+    for start, step, result, recorded in rows:
+        history.setdefault(_utc(start), {})[step] = (json.loads(result), _utc(recorded))
+    return history
+
+
+def _utc(value: Any) -> dt.datetime:
+    """A warehouse timestamp as an aware UTC datetime (drivers return naive or aware values)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return parse_utc(str(value))
 
 
 def batch_results(warehouse: Warehouse, source: str, interval_start: dt.datetime | str) -> dict[str, dict]:
