@@ -662,14 +662,13 @@ def _write_quarantine_object(s3: TenantS3, batch: Batch, rows: Any) -> str:
     return key
 
 
-ANOMALY_HOLD = "anomaly detected"
-
-
 def hold_back_reason(source: SourceConfig, validation: dict[str, Any]) -> str | None:
+    from salestalk.quality.anomaly import hold_reason
+
     policy = source.quarantine
-    held = [a for a in validation.get("anomalies", []) if a["mode"] == "hold"]
+    held = hold_reason(validation.get("anomalies", []))
     if held:
-        return f"{ANOMALY_HOLD}: " + "; ".join(f"{a['detector']}: {a['what']}" for a in held)
+        return held
     if validation["table_failures"] and policy.on_table_failure == "hold":
         return "table-level checks failed: " + "; ".join(validation["table_failures"])
     if validation["error_rate"] > policy.max_error_rate:

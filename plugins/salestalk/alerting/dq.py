@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import format_utc, parse_utc
 from salestalk.names import LOAD, PUBLISH, VALIDATE
+from salestalk.quality.anomaly import HOLD_REASON, describe
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from salestalk.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
-
-ANOMALY_HOLD = "anomaly detected"  # how hold_back_reason starts when an anomaly held the publish back
 
 
 def batch_results(
@@ -81,7 +80,7 @@ def quality_alerts(
                 "published": 0 if publish.get("held_back") else publish.get("published"),
                 "held_back": publish.get("held_back"),
             }
-        if str(publish.get("held_back") or "").startswith(ANOMALY_HOLD):
+        if str(publish.get("held_back") or "").startswith(HOLD_REASON):
             continue  # the anomaly alert says so
         if publish.get("held_back"):
             error_breaches[tenant] = {
@@ -166,9 +165,8 @@ def quality_alerts(
 def _anomaly_summary(anomalies: dict[str, dict[str, Any]]) -> str:
     parts = []
     for tenant, found in anomalies.items():
-        listed = "; ".join(f"{a['detector']}: {a['what']}" for a in found["anomalies"])
         outcome = "publish held back" if found["held_back"] else "published"
-        parts.append(f"{tenant} ({outcome}): {listed}")
+        parts.append(f"{tenant} ({outcome}): {describe(found['anomalies'])}")
     return "anomalies before publish: " + " | ".join(parts)
 
 

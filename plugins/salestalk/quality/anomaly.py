@@ -161,5 +161,15 @@ def _freshness(
     ]
 
 
-def summary(anomalies: list[Anomaly]) -> str:
-    return "; ".join(f"{a.detector} ({a.mode}): {a.what}" for a in anomalies)
+HOLD_REASON = "anomaly detected"  # how a publish held back by an anomaly is explained; alerts look for it
+
+
+def describe(anomalies: list[dict[str, Any]]) -> str:
+    """Recorded anomalies (``Anomaly.as_dict``) in one line: ``detector: what; ...``."""
+    return "; ".join(f"{a['detector']}: {a['what']}" for a in anomalies)
+
+
+def hold_reason(anomalies: list[dict[str, Any]]) -> str | None:
+    """Why publish is held back, if any recorded anomaly comes from a ``hold`` detector."""
+    held = [a for a in anomalies if a["mode"] == "hold"]
+    return f"{HOLD_REASON}: {describe(held)}" if held else None
