@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from salestalk.tenancy import validate_tenant_id
 
@@ -20,6 +21,15 @@ def parse_utc(value: str | dt.datetime) -> dt.datetime:
     utc = stamp.astimezone(dt.UTC)
     # A plain datetime: pendulum's arithmetic drops a stdlib tzinfo.
     return dt.datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=dt.UTC)
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    """A timestamp as a warehouse driver returns it (naive meaning UTC, aware, or text) in UTC; None stays."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return parse_utc(str(value))
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def format_utc(value: dt.datetime) -> str:

@@ -25,6 +25,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from salestalk.batch import as_utc
 from salestalk.names import AUDIT, BATCH_RESULTS, CURATED
 
 if TYPE_CHECKING:
@@ -168,14 +169,6 @@ def classify(
     return verdict(Classification.HEALTHY, "fresh load and current business dates")
 
 
-def _as_utc(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 def _as_date(value: Any) -> dt.date | None:
     if value is None:
         return None
@@ -215,9 +208,9 @@ def observe(warehouse: Warehouse, source: SourceConfig) -> list[Observation]:
             Observation(
                 source.name,
                 tenant,
-                _as_utc(loaded),
+                as_utc(loaded),
                 _as_date(business_date),
-                _as_utc(interval),
+                as_utc(interval),
                 rows,
                 source_ran=bool(recorded or found),
                 recorded=tenant in recorded,

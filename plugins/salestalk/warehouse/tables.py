@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from salestalk.batch import format_utc, parse_utc
+from salestalk.batch import as_utc, format_utc, parse_utc
 from salestalk.land import MAX_REJECTIONS, RAW_META_COLUMNS
 from salestalk.names import (
     AUDIT,
@@ -229,15 +229,8 @@ def tenant_history(
     )
     history: dict[dt.datetime, dict[str, tuple[dict, dt.datetime]]] = {}
     for start, step, result, recorded in rows:
-        history.setdefault(_utc(start), {})[step] = (json.loads(result), _utc(recorded))
+        history.setdefault(as_utc(start), {})[step] = (json.loads(result), as_utc(recorded))
     return history
-
-
-def _utc(value: Any) -> dt.datetime:
-    """A warehouse timestamp as an aware UTC datetime (drivers return naive or aware values)."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return parse_utc(str(value))
 
 
 def batch_results(warehouse: Warehouse, source: str, interval_start: dt.datetime | str) -> dict[str, dict]:
