@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from salestalk import REPO_ROOT
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 
 @pytest.mark.parametrize("script", ["parse_time.py", "throughput.py"])
@@ -17,7 +18,7 @@ def test_benchmark_quick_mode_runs(script: str) -> None:
         [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--quick"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}"},
+        env={**os.environ, "PYTHONPATH": REPO_PYTHONPATH},
         check=False,
         timeout=600,
     )

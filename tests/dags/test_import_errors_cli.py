@@ -15,6 +15,7 @@ from dev.localairflow import airflow_env
 from salestalk import REPO_ROOT
 from tests.dags.policy import expected_dag_ids
 from tests.support.sources import a_source, copy_sources, source_file
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 AIRFLOW = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
 
@@ -42,7 +43,7 @@ def test_cli_lists_exactly_one_import_error_naming_the_file(tmp_path: Path) -> N
         **os.environ,
         **airflow_env(tmp_path / "airflow"),
         "SALESTALK_SOURCES_DIR": str(sources),
-        "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}",
+        "PYTHONPATH": REPO_PYTHONPATH,
     }
     airflow("db", "migrate", env=env)
     airflow("dags", "reserialize", env=env)

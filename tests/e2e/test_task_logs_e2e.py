@@ -22,6 +22,7 @@ import pytest
 from salestalk import REPO_ROOT
 from salestalk.names import PUBLISH, QUARANTINE, VALIDATE
 from salestalk.steplog import MAX_REASONS
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 pytestmark = pytest.mark.e2e
 
@@ -207,7 +208,7 @@ def test_cli_that_runs_gx_s3_and_the_warehouse_prints_no_library_info_lines(run:
         env={
             **os.environ,
             **run.env,
-            "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}",
+            "PYTHONPATH": REPO_PYTHONPATH,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # Airflow's default; the tests run at WARNING
         },
         capture_output=True,

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from salestalk import REPO_ROOT
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -142,7 +143,7 @@ def distributed(tmp_path_factory):
             cwd=str(REPO_ROOT),
             env={
                 **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SALESTALK"))},
-                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+                "PYTHONPATH": REPO_PYTHONPATH,
                 "GX_ANALYTICS_ENABLED": "false",
             },
             stdout=log,

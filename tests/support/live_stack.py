@@ -50,6 +50,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from salestalk import REPO_ROOT
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -122,11 +123,10 @@ class LiveStack:
         self.stop()
 
     def _launcher(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
-        pythonpath = os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)])
         return subprocess.run(
             [sys.executable, "-m", "dev.airflow_stack", *args, "--home", str(self.home)],
             cwd=REPO_ROOT,
-            env={**clean_environment(), "PYTHONPATH": pythonpath, **self.env},
+            env={**clean_environment(), "PYTHONPATH": REPO_PYTHONPATH, **self.env},
             capture_output=True,
             text=True,
             timeout=timeout,

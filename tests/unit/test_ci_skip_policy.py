@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 from salestalk import REPO_ROOT
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 
 def run_pytest(tmp_path, ci: str) -> subprocess.CompletedProcess:
@@ -31,7 +32,7 @@ def run_pytest(tmp_path, ci: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "CI": ci, "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}"},
+        env={**os.environ, "CI": ci, "PYTHONPATH": REPO_PYTHONPATH},
         check=False,
     )
 

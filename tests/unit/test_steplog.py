@@ -27,6 +27,7 @@ from salestalk.steplog import (
     truncated,
 )
 from salestalk.storage.keys import UnsafeKey
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 START = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 BATCH = Batch("src", "tenant-a", START, START + dt.timedelta(days=1), "run-1")
@@ -252,7 +253,7 @@ def gx_import_output(mode: str) -> str:
         cwd=REPO_ROOT,
         env={
             **os.environ,
-            "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}",
+            "PYTHONPATH": REPO_PYTHONPATH,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # Airflow's default; the tests run at WARNING
         },
         capture_output=True,

@@ -16,6 +16,7 @@ import pytest
 from salestalk import REPO_ROOT, client_env
 from salestalk.__main__ import main
 from salestalk.alerting.routes import deliver
+from tests.support.subprocesses import REPO_PYTHONPATH
 from tests.unit.alerting.test_payload import make
 from tests.unit.alerting.test_routes import LOG, routes
 
@@ -189,7 +190,7 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
     return subprocess.run(
         [sys.executable, "-m", "salestalk", *args],
         cwd=REPO_ROOT,
-        env={**base, "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT}", **env},
+        env={**base, "PYTHONPATH": REPO_PYTHONPATH, **env},
         capture_output=True,
         text=True,
         timeout=timeout,

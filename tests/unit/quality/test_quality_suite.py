@@ -20,6 +20,7 @@ from salestalk.quality.suite import (
     suite_path,
 )
 from tests.support.sources import configs
+from tests.support.subprocesses import REPO_PYTHONPATH
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -211,6 +212,6 @@ def test_quality_modules_import_nothing_heavy() -> None:
         "import salestalk.quality.suite, salestalk.quality.sql, salestalk.quality.regex, salestalk.quality.gx_runner\n"
         "print(json.dumps([m for m in ('great_expectations', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules]))"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)])}
+    env = {**os.environ, "PYTHONPATH": REPO_PYTHONPATH}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout) == []
