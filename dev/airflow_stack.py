@@ -199,7 +199,29 @@ def stack_env(
     return env
 
 
-class AirflowStack:
+class StartedInWith:
+    """``with stack:`` calls ``start()``, and ``stop()`` on the way out, also when ``start()`` fails."""
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class AirflowStack(StartedInWith):
     """Airflow's components as local processes; see the module docstring."""
 
     def __init__(
@@ -235,18 +257,6 @@ class AirflowStack:
         return stack
 
     # ---- lifecycle -------------------------------------------------------------------------------
-
-    def __enter__(self) -> AirflowStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def airflow(self, *args: str, timeout: float = 300, log_name: str | None = None) -> None:
         """Run one ``airflow`` CLI command to completion with the stack's environment."""

@@ -46,9 +46,9 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from dev.airflow_stack import StartedInWith
 from salestalk import REPO_ROOT
 from tests.support.subprocesses import REPO_PYTHONPATH
 
@@ -65,7 +65,7 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
 
 
-class LiveStack:
+class LiveStack(StartedInWith):
     """``make airflow``'s launcher in a temp home; see the module docstring."""
 
     def __init__(
@@ -109,18 +109,6 @@ class LiveStack:
         return self.state["moto_url"]
 
     # ---- lifecycle -------------------------------------------------------------------------------
-
-    def __enter__(self) -> LiveStack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _launcher(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
         return subprocess.run(
