@@ -101,8 +101,8 @@ browser: ## install Debian's chromium (/usr/bin/chromium) for the browser test w
 test: lint validate-config browser ## lint, config check, Chromium, then the whole test suite
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
-test-fast: setup ## the tests without the e2e and services ones
-	$(VENV)/bin/pytest -m "not e2e and not services"
+test-fast: setup ## the tests without the e2e, services and long ones
+	$(VENV)/bin/pytest -m "not e2e and not services and not long"
 
 benchmarks: setup ## parse-time and throughput benchmarks (slow)
 	$(PY) benchmarks/parse_time.py

@@ -19,6 +19,9 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "/e2e/" in item.nodeid or item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
+    # The long files (real schedulers, live stacks, both warehouses end to end) go first, so that under
+    # `pytest -n 2 --dist loadfile` the short ones fill the gaps instead of one long file ending the run alone.
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("e2e", "services", "long")))
 
 
 def pytest_runtest_makereport(item, call):

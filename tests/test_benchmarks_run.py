@@ -11,6 +11,8 @@ import pytest
 from salestalk import REPO_ROOT
 from tests.support.subprocesses import REPO_PYTHONPATH
 
+pytestmark = pytest.mark.long
+
 
 @pytest.mark.parametrize("script", ["parse_time.py", "throughput.py"])
 def test_benchmark_quick_mode_runs(script: str) -> None:
