@@ -210,6 +210,13 @@ class TableSchema(Strict):
     primary_key: list[Identifier] = Field(min_length=1)
     cursor_column: Identifier
     business_date_column: Identifier
+    asset_partition_column: Identifier | None = Field(
+        default=None,
+        description=(
+            "The date or timestamp column whose UTC day names a curated row's asset partition "
+            "(tenant|YYYY-MM-DD) in the publish step's Airflow asset events; default business_date_column."
+        ),
+    )
     pii: dict[Identifier, Literal["hash", "drop"]] = Field(
         default_factory=dict,
         description="PII columns: hashed per tenant (keyed HMAC) or dropped before landing.",
@@ -226,6 +233,7 @@ class TableSchema(Strict):
             "primary_key": self.primary_key,
             "cursor_column": [self.cursor_column],
             "business_date_column": [self.business_date_column],
+            "asset_partition_column": [self.partition_column],
             "pii": list(self.pii),
         }
         for field, columns in referenced.items():
@@ -236,7 +244,14 @@ class TableSchema(Strict):
             raise ValueError(f"cursor_column {self.cursor_column!r} must be a timestamp column")
         if types[self.business_date_column] not in {"date", "timestamp"}:
             raise ValueError(f"business_date_column {self.business_date_column!r} must be a date column")
+        if types[self.partition_column] not in {"date", "timestamp"}:
+            raise ValueError(f"asset_partition_column {self.partition_column!r} must be a date column")
         return self
+
+    @property
+    def partition_column(self) -> str:
+        """The column whose UTC day is a curated row's asset partition (see docs/assets.md)."""
+        return self.asset_partition_column or self.business_date_column
 
     @property
     def column_names(self) -> list[str]:
