@@ -260,7 +260,9 @@ def create_app():
         except ValueError as error:
             raise HTTPException(400, str(error)) from error
         base = ui_base()
-        board = collect(open_warehouse(), sources, window=window, tenant=tenant, ui_base=base)
+        board = collect(
+            open_warehouse(), sources, window=window, tenant=tenant, ui_base=base, every_source=not source
+        )
         return HTMLResponse(render(board, charts(board), configs, base))
 
     return app

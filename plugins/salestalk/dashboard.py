@@ -227,15 +227,23 @@ def freshness_now(
 
 
 def cost(
-    warehouse: Warehouse, window: Window, today: dt.date, sources: list[str], tenant: str | None
+    warehouse: Warehouse,
+    window: Window,
+    today: dt.date,
+    sources: list[str],
+    tenant: str | None,
+    *,
+    every_source: bool = False,
 ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None, str]:
-    """Cost per day, source and tenant in ``window``, and this month's budget status (salestalk.cost)."""
+    """Cost per day, source and tenant in ``window``, and this month's budget status (salestalk.cost).
+    ``every_source`` keeps spend no source is named for (shared readers), as the budget counts it."""
     try:
         from salestalk import cost as cost_module
     except ImportError:
         return None, None, "cost attribution is not installed (salestalk.cost)"
     try:
-        days = cost_module.cost_by_day(warehouse, since=window.since, until=window.until)
+        last = window.until - dt.timedelta(days=1)  # cost_by_day includes its ``until``
+        days = cost_module.cost_by_day(warehouse, since=window.since, until=last)
         budget = cost_module.budget_status(warehouse, today=today)
     except Exception as error:  # the other panels must still render
         log.warning("dashboard: cost data unavailable: %s", error)
@@ -243,9 +251,9 @@ def cost(
     kept = [
         {**row, "day": str(row["day"]), "series": f"{row['source']} / {row['tenant']}"}
         for row in days
-        if row.get("source") in sources and (not tenant or row.get("tenant") == tenant)
+        if (every_source or row.get("source") in sources) and (not tenant or row.get("tenant") == tenant)
     ]
-    return kept, budget, ""
+    return kept, budget, "" if kept else "no warehouse cost recorded in this range (salestalk.cost)"
 
 
 def collect(
@@ -256,16 +264,20 @@ def collect(
     tenant: str | None = None,
     now: dt.datetime | None = None,
     ui_base: str = "",
+    every_source: bool = True,
 ) -> Dashboard:
     """Everything the dashboard shows, for ``sources`` (and ``tenant``) over ``window``; links are paths
-    under ``ui_base`` (the Airflow UI's path prefix, "" at the root)."""
+    under ``ui_base`` (the Airflow UI's path prefix, "" at the root). ``every_source``: no source filter
+    was asked for, so cost not attributed to one of ``sources`` is shown too."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     names = sorted(s.name for s in sources)
     window = window or default_window(warehouse, names)
     board = Dashboard(window=window, sources=names, tenant=tenant)
     board.batches = batches(warehouse, sources, window, tenant, ui_base)
     board.freshness_now = freshness_now(warehouse, sources, now, tenant)
-    board.cost_days, board.budget, board.cost_note = cost(warehouse, window, now.date(), names, tenant)
+    board.cost_days, board.budget, board.cost_note = cost(
+        warehouse, window, now.date(), names, tenant, every_source=every_source
+    )
     return board
 
 
@@ -429,7 +441,7 @@ def charts(board: Dashboard) -> dict[str, Any]:
         }
     )
     specs["anomalies"] = spec
-    if board.cost_days is not None:
+    if board.cost_days:
         spec = _base("Warehouse cost per day (USD)", board.cost_days)
         spec.update(
             {
