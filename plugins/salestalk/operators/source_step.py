@@ -35,9 +35,32 @@ class SourceStepOperator(BaseOperator):
         self.tenant = tenant
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from salestalk.operators.openlineage import remember_source_step
         from salestalk.tasks import run_step
 
-        return run_step(self.step, self.source_name, self.tenant, context)
+        self._lineage = remember_source_step(self.source_name, self.tenant, context)
+        self._lineage_result = run_step(self.step, self.source_name, self.tenant, context)
+        return self._lineage_result
+
+    # OpenLineage (docs/lineage.md): the provider's listener calls these after execute, in a forked child;
+    # they read only what execute remembered. Before execute the tenant and interval are not known yet.
+    _lineage: dict[str, Any] | None = None
+    _lineage_result: dict[str, Any] | None = None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from salestalk.operators.openlineage import no_lineage_yet
+
+        return no_lineage_yet()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from salestalk.operators.openlineage import source_step_lineage
+
+        return source_step_lineage(self.step, self._lineage, self._lineage_result)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        from salestalk.operators.openlineage import source_step_lineage
+
+        return source_step_lineage(self.step, self._lineage, None)
 
 
 class SourceReportOperator(BaseOperator):

@@ -119,6 +119,7 @@ class TenantDynamoDBWriteOperator(BaseOperator):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.sdk.exceptions import AirflowFailException
 
+        from salestalk.operators.openlineage import remember_dynamodb_write
         from salestalk.settings import get_settings
         from salestalk.storage.dead_letter import DeadLetterStore
         from salestalk.storage.keys import build_prefix
@@ -132,6 +133,9 @@ class TenantDynamoDBWriteOperator(BaseOperator):
         bucket = self.bucket or get_settings().bucket
 
         dynamodb = dynamodb_client(self.aws_conn_id)
+        self._lineage = remember_dynamodb_write(
+            tenant, self.entity, table, dynamodb.meta.region_name, context
+        )
         s3 = TenantS3(S3Hook(aws_conn_id=self.aws_conn_id).get_conn(), bucket, tenant)
         writer = TenantDynamoWriter(
             dynamodb,
@@ -153,6 +157,7 @@ class TenantDynamoDBWriteOperator(BaseOperator):
             counts = writer.put_once(items, self.id_field)
 
         result = {"tenant": tenant, "entity": self.entity, "table": table, **counts.as_dict()}
+        self._lineage_counts = counts.as_dict()
         self.log.info(
             "dynamodb %s table=%s tenant=%s entity=%s counts=%s",
             self.mode,
@@ -171,6 +176,25 @@ class TenantDynamoDBWriteOperator(BaseOperator):
                 "(see docs/dynamodb.md, 'Dead letters and redrive')"
             )
         return result
+
+    # OpenLineage (docs/lineage.md): the tenant's DynamoDB entity as output, the write counts as a facet.
+    _lineage: dict[str, Any] | None = None
+    _lineage_counts: dict[str, Any] | None = None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from salestalk.operators.openlineage import no_lineage_yet
+
+        return no_lineage_yet()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from salestalk.operators.openlineage import dynamodb_write_lineage
+
+        return dynamodb_write_lineage(self._lineage, self._lineage_counts)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        from salestalk.operators.openlineage import dynamodb_write_lineage
+
+        return dynamodb_write_lineage(self._lineage, self._lineage_counts)
 
 
 class InsightSummaryOperator(BaseOperator):
