@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo airflow stop airflow-status env airflow-cli alerts freshness status quarantine redrive \
+.PHONY: help setup demo airflow stop airflow-status env airflow-cli alerts freshness cost status quarantine redrive \
 	dead-letters dead-letter-redrive validate-config config-schema lint format browser test test-fast benchmarks lock clean
 
 # $(call need,VAR,usage line[,sources|tenants|intervals]): when VAR is empty, a one-line usage error naming
@@ -52,6 +52,9 @@ alerts: setup ## [SOURCE=] [TENANT=]: the local alert log, newest last
 
 freshness: setup ## [SOURCE=]: freshness diagnosis per source and tenant
 	$(PY) -m salestalk freshness $(if $(SOURCE),--source "$(SOURCE)")
+
+cost: setup ## [MONTH=YYYY-MM]: warehouse spend, projection and budget, top sources and tenants by spend
+	$(PY) -m salestalk cost $(if $(MONTH),--month "$(MONTH)")
 
 status: setup ## SOURCE= [INTERVAL=] [TENANT=]: counts of one interval (default the newest) and its curated rows
 	$(call need,SOURCE,make status SOURCE=<source> [INTERVAL=<start>] [TENANT=<tenant>],sources)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     schema.set_defaults(func=config_schema)
     from salestalk.ops import register
 
-    register(commands)  # status, alerts, deadlines, freshness, quarantine, dead-letter
+    register(commands)  # status, alerts, deadlines, freshness, cost, quarantine, dead-letter
     args = parser.parse_args(argv)
     return args.func(args)
 

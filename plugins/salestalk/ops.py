@@ -6,6 +6,7 @@
 - ``alerts``: the local alert log.
 - ``deadlines``: the Deadline Alerts and routes each source DAG has.
 - ``freshness``: the freshness diagnosis per source and tenant (``--alert`` sends the alerts).
+- ``cost``: the month's warehouse spend, projection and budget, and the top spenders (salestalk.cost).
 - ``quarantine list | show | redrive``: what was quarantined and why; re-run validate, quarantine and
   publish of one batch from its staged rows (after a suite fix).
 - ``dead-letter list | redrive``: the DynamoDB writer's dead letters of a tenant and entity, replayed.
@@ -449,6 +450,36 @@ def dead_letter_redrive(args: argparse.Namespace) -> int:
     return 1 if left else 0
 
 
+def cost(args: argparse.Namespace) -> int:
+    """The month's warehouse spend, projection and budget, and the top sources and tenants by spend;
+    exit 1 when the alert threshold is crossed. ``--alert`` also sends the month's one cost alert."""
+    from salestalk.config.loader import ConfigErrors
+    from salestalk.cost import budget_status, check_budget, load_config, month_bounds, render
+
+    line = f"{CLI} cost [--month YYYY-MM] [--alert] [--json]"
+    today = dt.datetime.now(dt.UTC).date()
+    if args.month:
+        try:
+            first = dt.datetime.strptime(args.month, "%Y-%m").date()
+        except ValueError:
+            fail_usage(line, f"--month must look like {today:%Y-%m} (got {args.month!r})")
+        if (first.year, first.month) != (today.year, today.month):
+            today = month_bounds(first)[1]
+    try:
+        config = load_config()
+    except ConfigErrors as exc:
+        raise SystemExit(f"invalid cost config:\n{exc}") from None
+    if args.alert:
+        status = check_budget(_warehouse(), today=today, run_id="cli", config=config)
+    else:
+        status = budget_status(_warehouse(), today=today, config=config)
+    if args.json:
+        _print_json(status)
+    else:
+        print(render(status))
+    return 1 if status["crossed"] else 0
+
+
 def env(args: argparse.Namespace) -> int:
     from salestalk.client_env import local_home, render, running_env
 
@@ -569,6 +600,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--tenant")
         parser.add_argument("--entity", default="insight_summary")
         parser.set_defaults(func=func)
+
+    spend = commands.add_parser("cost", help="warehouse spend this month against the budget, top spenders")
+    spend.add_argument("--month", help="YYYY-MM (default: this month, as of today)")
+    spend.add_argument("--alert", action="store_true", help="also send the month's cost alert (once a month)")
+    spend.add_argument("--json", action="store_true")
+    spend.set_defaults(func=cost)
 
     shell = commands.add_parser(
         "env", help='the local stack\'s environment as export lines: eval "$(make -s env)"'

@@ -22,6 +22,7 @@ DEFAULT_SEVERITY = {
     "completeness": "error",
     "freshness": "warning",
     "anomaly": "warning",
+    "cost": "warning",
 }
 
 

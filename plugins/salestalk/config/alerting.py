@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 CONN_ID = r"^[A-Za-z0-9_.-]{1,250}$"
 ROUTE_NAME = r"^[a-z][a-z0-9_-]{0,40}$"
-ALERT_TYPES = ("deadline_missed", "task_failed", "dq_error_rate", "completeness", "freshness", "anomaly")
+ALERT_TYPES = (
+    "deadline_missed",
+    "task_failed",
+    "dq_error_rate",
+    "completeness",
+    "freshness",
+    "anomaly",
+    "cost",
+)
 
 
 class _Strict(BaseModel):

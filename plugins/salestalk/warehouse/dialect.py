@@ -43,6 +43,7 @@ class Dialect:
     full_match: str  # {value}, {pattern}: regex full match (pattern is a literal)
     regex_search: str  # {value}: unanchored search against a bound pattern
     nan_test: str  # {value}
+    utc_date: str  # {value}: a timestamp's calendar date in UTC (sqlglot leaves TIMEZONE() for Snowflake)
     sqlglot: str
 
     def ident(self, name: str) -> str:
@@ -104,6 +105,7 @@ DUCKDB = Dialect(
     full_match="regexp_full_match({value}, '{pattern}')",
     regex_search="regexp_matches(CAST({value} AS VARCHAR), ?)",
     nan_test="isnan({value})",
+    utc_date="CAST(timezone('UTC', {value}) AS DATE)",
     sqlglot="duckdb",
 )
 
@@ -129,6 +131,7 @@ SNOWFLAKE = Dialect(
     full_match="REGEXP_LIKE({value}, '{pattern}')",
     regex_search="REGEXP_LIKE(CAST({value} AS VARCHAR), ?, 's')",
     nan_test="{value} = CAST('NaN' AS DOUBLE)",
+    utc_date="CAST(CONVERT_TIMEZONE('UTC', {value}) AS DATE)",
     sqlglot="snowflake",
 )
 

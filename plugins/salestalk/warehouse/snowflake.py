@@ -51,8 +51,22 @@ def qualified_stage(name: str) -> str:
     return ".".join(SNOWFLAKE.ident(p) for p in parts)
 
 
+QUERY_TAG_MAX = 2000  # Snowflake's limit on the QUERY_TAG session parameter, in characters
+# Dropped, in this order, from a tag that would not fit; source, tenant and step always stay.
+QUERY_TAG_OPTIONAL = ("interval", "run_id")
+
+
 def query_tag(**fields: str) -> str:
-    return json.dumps({"app": APP, **fields}, sort_keys=True)
+    """The session's ``QUERY_TAG``: compact JSON, ``app`` first, then the fields by name, e.g.
+    ``{"app":"salestalk","interval":"...","run_id":"...","source":"deals","step":"publish","tenant":"acme"}``.
+    salestalk.cost reads ``source`` and ``tenant`` back from QUERY_ATTRIBUTION_HISTORY."""
+    fields = {k: str(v) for k, v in sorted(fields.items()) if v is not None}
+    for optional in (None, *QUERY_TAG_OPTIONAL):
+        fields.pop(optional, None)
+        text = json.dumps({"app": APP, **fields}, separators=(",", ":"))
+        if len(text) <= QUERY_TAG_MAX:
+            return text
+    raise ValueError(f"query tag longer than {QUERY_TAG_MAX} characters: {text[:80]}...")
 
 
 class SnowflakeSession:
