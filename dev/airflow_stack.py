@@ -69,7 +69,9 @@ SQLite and the LocalExecutor under the home: ``--home``, else ``SALESTALK_LOCAL_
 ``SALESTALK_SOURCES_DIR``, ``SALESTALK_DUCKDB_PATH``), the settings' values made explicit, and each
 ``--env`` (which may set ``AIRFLOW_*`` too). In the home: ``state.json`` (pids, URL, login, fake API and
 moto URLs) and ``client.env`` (the components' ``AIRFLOW*``/``SALESTALK_*`` variables as ``export`` lines,
-which ``python -m salestalk`` loads; see salestalk.client_env), both mode 0600 and removed on stop.
+which ``python -m salestalk`` loads; see salestalk.client_env), both mode 0600 and removed on stop; and
+``lineage/openlineage.jsonl``, the OpenLineage events, unless the launcher's environment chose a transport
+(``AIRFLOW__OPENLINEAGE__TRANSPORT``, ``OPENLINEAGE_URL``, ...; :func:`dev.localairflow.lineage_env`, docs/lineage.md).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from dev.localairflow import lineage_env
 from salestalk import REPO_ROOT
 from salestalk.client_env import (
     CLIENT_ENV_FILE,
@@ -688,7 +691,7 @@ def serve(
     stack = None
     try:
         prepare_embedded(embedded, recent_days=RECENT_DAYS)
-        settings = {**embedded.connection_env(), **local_settings(home), **(extra or {})}
+        settings = {**embedded.connection_env(), **local_settings(home), **lineage_env(home), **(extra or {})}
         env = stack_env(home, api_port=port, parallelism=parallelism, extra=settings)
         stack = AirflowStack(env, log_dir=home / "logs-components")
         stack.start()
@@ -705,6 +708,8 @@ def serve(
             parallelism=stack.env.get("AIRFLOW__CORE__PARALLELISM"),
             components={name: p.pid for name, p in stack.processes.items()},
             logs=str(stack.log_dir),
+            lineage=stack.env.get("AIRFLOW__OPENLINEAGE__TRANSPORT")
+            or "OPENLINEAGE_URL / OPENLINEAGE_CONFIG",
         )
         _write_state(home, state)
         print(f"ready at {stack.base_url}", flush=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from salestalk import REPO_ROOT
 
-if TYPE_CHECKING:
-    from pathlib import Path
+LINEAGE_FILE = "lineage/openlineage.jsonl"
+# Besides AIRFLOW__OPENLINEAGE__*: what tells the OpenLineage provider where (or whether) to send events.
+LINEAGE_CHOICES = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED")
 
 
 def airflow_env(home: Path) -> dict[str, str]:
@@ -21,6 +23,12 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "GX_ANALYTICS_ENABLED": "false",
+        # OpenLineage stays off here unless the caller's environment configures a transport (docs/lineage.md);
+        # when it does, events are sent from a bounded thread of the task process, never a fork.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": os.environ.get(
+            "AIRFLOW__OPENLINEAGE__NAMESPACE", "salestalk-local"
+        ),
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
     }
 
 
@@ -34,3 +42,34 @@ def ensure_metadata_db() -> None:
     from airflow.utils import db
 
     db.initdb()
+
+
+def lineage_env(home: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``[openlineage]`` settings of a local Airflow stack (``make airflow``; docs/lineage.md).
+
+    The developer's choice wins: ``AIRFLOW__OPENLINEAGE__*`` variables of ``environ`` are passed on (the
+    stack's components get no other ``AIRFLOW*`` variable of the launcher), and ``OPENLINEAGE_URL`` /
+    ``OPENLINEAGE_CONFIG`` reach them anyway. Without a choice the events go to a JSON-lines file under
+    ``home`` (:data:`LINEAGE_FILE`). Emission runs in a bounded thread of the task process.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    chosen = {k: v for k, v in environ.items() if k.startswith("AIRFLOW__OPENLINEAGE__")}
+    env = {
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "salestalk-local",
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+    }
+    configured = any(
+        k in chosen
+        for k in (
+            "AIRFLOW__OPENLINEAGE__TRANSPORT",
+            "AIRFLOW__OPENLINEAGE__CONFIG_PATH",
+            "AIRFLOW__OPENLINEAGE__DISABLED",
+        )
+    ) or any(environ.get(k) for k in LINEAGE_CHOICES)
+    if not configured:
+        path = Path(home) / LINEAGE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+            {"type": "file", "log_file_path": str(path), "append": True}
+        )
+    return {**env, **chosen}
