@@ -460,5 +460,5 @@ def run_guardrail(interval_end: dt.datetime, run_id: str | None) -> dict[str, An
 
     today = (interval_end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
     result = check_budget(open_warehouse(), today=today, run_id=run_id)
-    log.warning("%s", render(result))
+    (log.warning if result["crossed"] else log.info)("%s", render(result))
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in result.items()}

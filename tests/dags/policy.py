@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from salestalk.config.models import SourceConfig
 
 DAGS_DIR = REPO_ROOT / "dags"
-APP_DAGS = frozenset({"app_insight_summaries", "monitor_freshness"})
+APP_DAGS = frozenset({"app_insight_summaries", "cost_guardrails", "monitor_freshness"})
 STEP_ORDER = [
     "tenant.extract",
     "tenant.load_to_staging",

@@ -84,7 +84,7 @@ def test_airflow_deadline_references_are_refused_with_the_reason(reference: str)
         AlertingConfig.model_validate({"deadlines": [{"name": "x", "reference": reference}]})
 
 
-@pytest.mark.parametrize("dag_id", ["app_insight_summaries", "monitor_freshness"])
+@pytest.mark.parametrize("dag_id", ["app_insight_summaries", "cost_guardrails", "monitor_freshness"])
 def test_app_dags_alert_on_failure(dagbag, dag_id: str) -> None:
     from salestalk.alerting import callbacks
 
