@@ -128,6 +128,7 @@ def run_demo() -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     configure(LOCAL_DIR / "airflow-demo")
+    from dev.cost_seed import seed_demo_usage
     from dev.embedded import start_embedded
     from salestalk.accounting import batch_summaries, format_table
     from salestalk.settings import get_settings
@@ -175,6 +176,7 @@ def run_demo() -> int:
             stack, settings.dynamodb_table, sorted({t for c in configs.values() for t in c.tenants})
         )
         print(f"\nWarehouse:        {warehouse.location}")
+        print(f"Cost:             {seed_demo_usage(warehouse)}")
         docs = settings.data_docs_dir / "index.html"
         print(f"GX Data Docs:     {docs if docs.exists() else '(not built)'}")
         alerts = read_alert_log()

@@ -556,7 +556,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     log = commands.add_parser("alerts", help="the local alert log (newest last)")
     log.add_argument("--source")
     log.add_argument("--tenant")
-    log.add_argument("--type", help="deadline_missed, task_failed, dq_error_rate, completeness, freshness")
+    log.add_argument(
+        "--type", help="deadline_missed, task_failed, dq_error_rate, completeness, freshness, anomaly, cost"
+    )
     log.add_argument("--last", type=int, default=20)
     log.add_argument("--json", action="store_true")
     log.set_defaults(func=alerts)
