@@ -72,7 +72,11 @@ def create_usage_table(warehouse: Warehouse, config: CostConfig | None = None) -
             s.execute(f"CREATE DATABASE IF NOT EXISTS {parts[0]}")
         if len(parts) >= 2:
             s.execute(f"CREATE SCHEMA IF NOT EXISTS {'.'.join(parts[:-1])}")
-        columns = ", ".join(f"{c} {d.column_type(t)}" for c, t in USAGE_COLUMNS.items())
+        # The account usage view's timestamps are TIMESTAMP_LTZ; DuckDB has one zoned type.
+        zoned = {"snowflake": "TIMESTAMP_LTZ"}.get(d.name, d.column_type("timestamp"))
+        columns = ", ".join(
+            f"{c} {zoned if t == 'timestamp' else d.column_type(t)}" for c, t in USAGE_COLUMNS.items()
+        )
         s.execute(f"CREATE OR REPLACE TABLE {relation} ({columns})")
     return relation
 

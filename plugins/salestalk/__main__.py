@@ -16,10 +16,20 @@ def validate_config(args: argparse.Namespace) -> int:
     result = load_sources(folder)
     for name in sorted(result.configs):
         print(f"ok    {display_path(result.files[name])}")
-    for error in result.errors:
+    errors = list(result.errors)
+    if not args.folder:  # the repository's check also covers the cost guardrail's budget file
+        from salestalk.config.cost import cost_file, load_cost_config
+        from salestalk.config.loader import ConfigErrors
+
+        try:
+            load_cost_config()
+            print(f"ok    {display_path(cost_file())}")
+        except ConfigErrors as exc:
+            errors += exc.errors
+    for error in errors:
         print(f"error {error}", file=sys.stderr)
-    print(f"{len(result.configs)} valid source(s), {len(result.errors)} problem(s)")
-    return 1 if result.errors else 0
+    print(f"{len(result.configs)} valid source(s), {len(errors)} problem(s)")
+    return 1 if errors else 0
 
 
 def config_schema(args: argparse.Namespace) -> int:

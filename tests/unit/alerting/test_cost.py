@@ -360,3 +360,17 @@ def test_cost_cli_prints_the_month_and_the_top_spenders(
     with pytest.raises(SystemExit) as bad:
         main(["cost", "--month", "November"])
     assert bad.value.code == 2 and "--month must look like" in capsys.readouterr().err
+
+
+def test_validate_config_checks_the_cost_file_too(tmp_path, monkeypatch, capsys) -> None:
+    from salestalk.__main__ import main
+
+    assert main(["validate-config"]) == 0
+    assert "ok    include/cost.yaml" in capsys.readouterr().out
+    path = tmp_path / "cost.yaml"
+    path.write_text("budget_usd: 100\nprice_per_credit_usd: 0\n")
+    monkeypatch.setenv("SALESTALK_COST_CONFIG", str(path))
+    assert main(["validate-config"]) == 1
+    captured = capsys.readouterr()
+    assert f"error {path}: price_per_credit_usd: must be > 0" in captured.err
+    assert "1 problem(s)" in captured.out
