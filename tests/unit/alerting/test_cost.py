@@ -374,3 +374,25 @@ def test_validate_config_checks_the_cost_file_too(tmp_path, monkeypatch, capsys)
     captured = capsys.readouterr()
     assert f"error {path}: price_per_credit_usd: must be > 0" in captured.err
     assert "1 problem(s)" in captured.out
+
+
+def test_every_warehouse_session_is_opened_with_a_tag() -> None:
+    """Cost is attributed by query tag: a ``<warehouse>.connect()`` without ``tag=`` would be unattributed.
+    (Driver connections, ``duckdb.connect`` and SQLAlchemy's ``engine.connect``, are not warehouse sessions.)"""
+    import ast
+
+    from salestalk import REPO_ROOT
+
+    offences = []
+    for path in sorted([*(REPO_ROOT / "plugins").rglob("*.py"), *(REPO_ROOT / "dags").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value
+            if node.func.attr != "connect" or (
+                isinstance(owner, ast.Name) and owner.id in {"duckdb", "engine"}
+            ):
+                continue
+            if not any(k.arg == "tag" for k in node.keywords):
+                offences.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert offences == [], "warehouse sessions opened without a query tag: " + ", ".join(offences)
