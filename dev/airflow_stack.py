@@ -691,7 +691,8 @@ def serve(
     stack = None
     try:
         prepare_embedded(embedded, recent_days=RECENT_DAYS)
-        settings = {**embedded.connection_env(), **local_settings(home), **lineage_env(home), **(extra or {})}
+        lineage = lineage_env(home, {**os.environ, **(extra or {})})  # an --env choice wins too
+        settings = {**embedded.connection_env(), **local_settings(home), **lineage, **(extra or {})}
         env = stack_env(home, api_port=port, parallelism=parallelism, extra=settings)
         stack = AirflowStack(env, log_dir=home / "logs-components")
         stack.start()
