@@ -3,7 +3,7 @@
 Attribution. Every session the pipeline opens carries a query tag naming its source, tenant, step and
 run (on Snowflake the ``QUERY_TAG`` session parameter, :func:`salestalk.warehouse.snowflake.query_tag`).
 Snowflake attributes credits to each query in ``SNOWFLAKE.ACCOUNT_USAGE.QUERY_ATTRIBUTION_HISTORY``
-(``credits_attributed_compute`` + ``credits_used_query_acceleration``, up to about 8 hours late); the
+(``credits_attributed_compute`` + ``credits_used_query_acceleration``, hours late: see the view's usage notes); the
 attribution SQL sums them per UTC day and the tag's ``source`` and ``tenant``. DuckDB has no query tags
 or credits: the embedded warehouse reads a seeded table of the same shape (``audit.query_attribution_history``,
 seeded by ``make demo``). The SQL is written once and transpiled with sqlglot; the relation and the UTC
