@@ -12,7 +12,9 @@ import os
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task
 
 from salestalk.alerting import callbacks as alert_callbacks
+from salestalk.assets import curated_asset, restated_asset, summary_asset
 from salestalk.dagfactory import DOCS_BASE_URL
+from salestalk.insights import INPUT_SOURCES
 
 DAG_ID = "monitor_freshness"
 OWNER = "data-platform"
@@ -25,6 +27,10 @@ Every 30 minutes, per source and tenant: the latest `_loaded_at` and the latest 
 `curated.<source>`, classified as **healthy**, **source_behind** (fresh load, old business dates),
 **timing_mismatch** (the load landed after the downstream job ran) or **extraction_problem** (stale
 load). Each unhealthy pair raises one `freshness` alert on the source's routes (sent once per state).
+
+Per tenant and day (`partitions`), from Airflow's asset events (docs/assets.md): **source_not_published**
+(an input of the insight summaries has not published that partition), **downstream_not_run** (every input
+has, the summary has not run since) or **summarized**.
 
 | | |
 |---|---|
@@ -66,7 +72,17 @@ def build_dag() -> DAG:
 
             return run_monitor()
 
+        @task(
+            task_id="partitions",
+            inlets=[*(curated_asset(s) for s in INPUT_SOURCES), restated_asset(), summary_asset()],
+        )
+        def partitions(inlet_events=None) -> list[dict]:
+            from salestalk.freshness import run_partition_monitor
+
+            return run_partition_monitor(inlet_events)
+
         diagnose()
+        partitions()
     return dag
 
 

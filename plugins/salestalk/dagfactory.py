@@ -18,9 +18,10 @@ from airflow.sdk import (
 
 from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
+from salestalk.assets import emit_publish_events, publish_outlets
 from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
-from salestalk.names import SELECT_TASK_ID, WATCH_TASK_ID
+from salestalk.names import PUBLISH, SELECT_TASK_ID, WATCH_TASK_ID
 from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
 from salestalk.run_params import param_specs
@@ -93,6 +94,8 @@ def doc_md(source: SourceConfig) -> str:
             f"| Alert runbooks | {alert_runbooks} |",
             "",
             "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
+            f"`publish` emits the asset `salestalk.curated.{source.name}` once per tenant and business day it "
+            "changed (partition key `tenant|YYYY-MM-DD`; see docs/assets.md).",
             f"The `{SELECT_TASK_ID}` task picks the run's tenants; `{WATCH_TASK_ID}` waits in the triggerer and "
             "pages if the run is late.",
             "",
@@ -100,6 +103,13 @@ def doc_md(source: SourceConfig) -> str:
             "(UTC, on the schedule's grid); leave it empty to process the run's own interval.",
         ]
     )
+
+
+def publish_kwargs(source: SourceConfig, step: str) -> dict:
+    """The publish step's outlets (docs/assets.md) and the hook that adds their partition keys."""
+    if step != PUBLISH:
+        return {}
+    return {"outlets": publish_outlets(source.name), "post_execute": emit_publish_events}
 
 
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:
@@ -139,6 +149,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
                         step=step,
                         tenant=tenant,
                         map_index_template="{{ task.tenant }}",
+                        **publish_kwargs(source, step),
                     )
                     for step in STEPS
                 )

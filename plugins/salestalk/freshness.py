@@ -312,3 +312,181 @@ def run_monitor(
             row["routes"] = deliver(alert, source.alerting.routes)
         rows.append(row)
     return rows
+
+
+# ---- Per partition: source not yet published, or downstream not yet run? (from the asset events) --------
+
+
+class PartitionState(enum.StrEnum):
+    """Where one tenant and day of the insight summaries stands, read from Airflow's asset events."""
+
+    SUMMARIZED = "summarized"  # the summary ran after the inputs' last change of that partition
+    SOURCE_NOT_PUBLISHED = "source_not_published"  # some input has not published this partition yet
+    DOWNSTREAM_NOT_RUN = "downstream_not_run"  # every input published; the summary has not run since
+
+    @property
+    def is_problem(self) -> bool:
+        return self is not PartitionState.SUMMARIZED
+
+
+@dataclass(frozen=True)
+class AssetEventRecord:
+    """One Airflow asset event: the asset's name, its partition key and when it was recorded (UTC)."""
+
+    asset: str
+    partition_key: str
+    timestamp: dt.datetime
+
+
+def partition_states(
+    events: list[AssetEventRecord],
+    *,
+    inputs: dict[str, str],
+    downstream: str,
+    restated: str | None = None,
+) -> list[dict[str, Any]]:
+    """Each ``tenant|day`` any input published, classified (pure).
+
+    :param inputs: the input sources' asset names by source name (``{"deals": "salestalk.curated.deals"}``).
+    :param downstream: the summary's asset name; its event for a key says the summary ran for it.
+    :param restated: the restatement asset's name (a change of an already complete partition).
+    """
+    from salestalk.assets import InvalidPartitionKey, parse_partition_key
+
+    by_asset: dict[str, dict[str, dt.datetime]] = {}
+    for event in events:
+        latest = by_asset.setdefault(event.asset, {})
+        if event.partition_key not in latest or event.timestamp > latest[event.partition_key]:
+            latest[event.partition_key] = event.timestamp
+    keys = sorted({k for name in [*inputs.values(), restated] if name for k in by_asset.get(name, {})})
+    rows = []
+    for key in keys:
+        try:
+            tenant, day = parse_partition_key(key)
+        except InvalidPartitionKey:
+            continue
+        published = {source: by_asset.get(name, {}).get(key) for source, name in sorted(inputs.items())}
+        missing = [source for source, at in published.items() if at is None]
+        changed = [at for at in published.values() if at is not None]
+        if restated and key in by_asset.get(restated, {}):
+            changed.append(by_asset[restated][key])
+        last_change = max(changed)
+        summarized_at = by_asset.get(downstream, {}).get(key)
+        if missing:
+            state = PartitionState.SOURCE_NOT_PUBLISHED
+            reason = f"not yet published by {', '.join(missing)}; the summary waits for every input"
+        elif summarized_at is None or summarized_at < last_change:
+            state = PartitionState.DOWNSTREAM_NOT_RUN
+            reason = f"every input published (last at {last_change:%Y-%m-%dT%H:%M:%SZ}) but the summary " + (
+                "never ran" if summarized_at is None else f"last ran at {summarized_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        else:
+            state = PartitionState.SUMMARIZED
+            reason = f"summarised at {summarized_at:%Y-%m-%dT%H:%M:%SZ}, after the inputs' last change"
+        rows.append(
+            {
+                "tenant": tenant,
+                "day": day.isoformat(),
+                "partition_key": key,
+                "state": str(state),
+                "published": {s: at.isoformat() if at else None for s, at in published.items()},
+                "summarized_at": summarized_at.isoformat() if summarized_at else None,
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def summary_partition_states(events: list[AssetEventRecord]) -> list[dict[str, Any]]:
+    """:func:`partition_states` for the app's insight summaries and their input sources."""
+    from salestalk.assets import RESTATED_NAME, SUMMARY_NAME, curated_asset_name
+    from salestalk.insights import INPUT_SOURCES
+
+    return partition_states(
+        events,
+        inputs={s: curated_asset_name(s) for s in INPUT_SOURCES},
+        downstream=SUMMARY_NAME,
+        restated=RESTATED_NAME,
+    )
+
+
+def summary_asset_names() -> list[str]:
+    from salestalk.assets import RESTATED_NAME, SUMMARY_NAME, curated_asset_name
+    from salestalk.insights import INPUT_SOURCES
+
+    return [*(curated_asset_name(s) for s in INPUT_SOURCES), RESTATED_NAME, SUMMARY_NAME]
+
+
+def read_asset_events(
+    db_url: str, names: list[str], since: dt.datetime | None = None
+) -> list[AssetEventRecord]:
+    """The partitioned events of the assets ``names`` from Airflow's metadata DB (``asset_event``)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        with engine.connect() as con:
+            query = (
+                "SELECT a.name, e.partition_key, e.timestamp FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                "WHERE e.partition_key IS NOT NULL AND a.name IN :names"
+            )
+            params: dict[str, Any] = {"names": list(names)}
+            if since is not None:
+                query += " AND e.timestamp >= :since"
+                params["since"] = since.astimezone(dt.UTC).replace(tzinfo=None)
+            statement = sqlalchemy.text(query).bindparams(sqlalchemy.bindparam("names", expanding=True))
+            rows = con.execute(statement, params).fetchall()
+    finally:
+        engine.dispose()
+    return [AssetEventRecord(name, key, _db_time(stamp)) for name, key, stamp in rows]
+
+
+def _db_time(value: Any) -> dt.datetime:
+    """A metadata-DB timestamp (a datetime, or SQLite's naive UTC text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def format_partition_states(rows: list[dict[str, Any]]) -> str:
+    """An aligned table for the log and the CLI."""
+    lines = [f"{'tenant':<10} {'day':<10}  {'state':<20} reason"]
+    for r in rows:
+        lines.append(f"{r['tenant']:<10} {r['day']:<10}  {r['state']:<20} {r['reason']}")
+    return "\n".join(lines)
+
+
+PARTITION_LOOKBACK = dt.timedelta(days=14)
+
+
+def run_partition_monitor(inlet_events: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """In the monitor task: read the summary's assets' events (its inlets, through the Task SDK) over the
+    last :data:`PARTITION_LOOKBACK`, classify each partition and log the ones that are not summarised."""
+    import logging
+
+    from salestalk.assets import curated_asset, restated_asset, summary_asset
+    from salestalk.insights import INPUT_SOURCES
+
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    since = (now - PARTITION_LOOKBACK).isoformat()
+    records = []
+    for asset in [*(curated_asset(s) for s in INPUT_SOURCES), restated_asset(), summary_asset()]:
+        for event in inlet_events[asset].after(since):
+            if event.partition_key:
+                records.append(AssetEventRecord(asset.name, event.partition_key, as_utc(event.timestamp)))
+    rows = summary_partition_states(records)
+    log = logging.getLogger(__name__)
+    waiting = [r for r in rows if PartitionState(r["state"]).is_problem]
+    log.info(
+        "insight summary partitions since %s: %d summarised, %d waiting for a source, %d waiting for the summary",
+        since[:10],
+        sum(r["state"] == PartitionState.SUMMARIZED for r in rows),
+        sum(r["state"] == PartitionState.SOURCE_NOT_PUBLISHED for r in rows),
+        sum(r["state"] == PartitionState.DOWNSTREAM_NOT_RUN for r in rows),
+    )
+    if waiting:
+        log.info(
+            "partitions not summarised yet (runbook: docs/runbooks/freshness.md):\n%s",
+            format_partition_states(waiting),
+        )
+    return rows

@@ -164,6 +164,11 @@ def period_of_interval(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, d
     return start.date(), (end - dt.timedelta(microseconds=1)).date()
 
 
+def day_end(day: dt.date) -> dt.datetime:
+    """The end of a UTC day: the ``computedAt`` floor of its summary (a function of the day only)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
 def references(tenant: str) -> list[str]:
     """The warehouse tables a summary reads, as contract references (``warehouse://curated/deals?tenant=acme``)."""
     return [f"warehouse://curated/{source}?tenant={tenant}" for source in sorted(INPUT_SOURCES)]

@@ -132,10 +132,49 @@ def check_doc_md_facts(dag, config: SourceConfig) -> None:
 
 
 def check_insight_tenants_mapped(bag, folder: Path | None = None) -> None:
-    """The insight summaries run for every tenant of every source in the folder."""
+    """The insight summaries can run for every tenant of every source in the folder: mapped over the
+    ``partition`` task's tenants (the run's partition's, or the params'), whose choices are all of them."""
     dag = bag.dags["app_insight_summaries"]
     (mapped,) = dag.task_group_dict["tenant"]._expand_input.value.values()
-    assert mapped == sorted({t for c in load_sources(folder).configs.values() for t in c.tenants})
+    assert mapped.operator.task_id == "partition"
+    every = sorted({t for c in load_sources(folder).configs.values() for t in c.tenants})
+    assert dag.params["tenants"] == every
+    assert dag.params.get_param("tenants").schema["items"]["enum"] == every
+    for task_id in ("tenant.compute", "tenant.write"):
+        assert dag.get_task(task_id).map_index_template == "{{ task.tenant }}", task_id
+
+
+def check_insight_schedule(bag, folder: Path | None = None) -> None:
+    """Scheduled by the inputs' partitioned asset events: every input's curated asset, or the restatement;
+    the key is tenant|YYYY-MM-DD; the write task records the summary's own asset."""
+    from airflow.sdk import PartitionedAssetTimetable
+
+    from salestalk.assets import RESTATED_NAME, SUMMARY_NAME, curated_asset_name
+    from salestalk.insights import INPUT_SOURCES
+
+    dag = bag.dags["app_insight_summaries"]
+    timetable = dag.timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    condition = timetable.asset_condition
+    every_input, restated = condition.objects
+    assert type(condition).__name__ == "AssetAny" and type(every_input).__name__ == "AssetAll"
+    assert sorted(a.name for a in every_input.objects) == sorted(curated_asset_name(s) for s in INPUT_SOURCES)
+    assert restated.name == RESTATED_NAME
+    # As the scheduler sees it (serialized, then decoded into the core timetable).
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+
+    core = decode_timetable(encode_timetable(timetable))
+    for name in [*(curated_asset_name(s) for s in INPUT_SOURCES), RESTATED_NAME]:
+        mapper = core.get_partition_mapper(name=name)
+        assert mapper.to_downstream("acme|2026-11-01") == "acme|2026-11-01", name
+        assert mapper.to_partition_date("acme|2026-11-01").isoformat() == "2026-11-01T00:00:00+00:00"
+    assert [a.name for a in dag.get_task("tenant.write").outlets] == [SUMMARY_NAME]
+    configs = load_sources(folder).configs
+    for name in INPUT_SOURCES:
+        if name in configs:
+            outlets = [a.name for a in bag.dags[configs[name].dag_id].get_task("tenant.publish").outlets]
+            assert outlets == [curated_asset_name(name), RESTATED_NAME], name
 
 
 def check_app_dag_policy(dag) -> None:
@@ -165,3 +204,4 @@ def check_dagbag(bag, folder: Path | None = None) -> None:
     for dag_id in sorted(APP_DAGS):
         check_app_dag_policy(bag.dags[dag_id])
     check_insight_tenants_mapped(bag, folder)
+    check_insight_schedule(bag, folder)

@@ -21,6 +21,7 @@ from tests.dags.policy import (
     check_app_dag_policy,
     check_dag_ids,
     check_doc_md_facts,
+    check_insight_schedule,
     check_insight_tenants_mapped,
     check_no_import_errors,
     check_source_dag_policy,
@@ -80,6 +81,10 @@ def test_app_dag_policy(dagbag, dag_id: str) -> None:
 
 def test_insight_summaries_run_for_every_tenant_of_every_source(dagbag) -> None:
     check_insight_tenants_mapped(dagbag)
+
+
+def test_insight_summaries_are_scheduled_by_the_inputs_partitioned_assets(dagbag) -> None:
+    check_insight_schedule(dagbag)
 
 
 @pytest.mark.parametrize("dag_id", SOURCE_DAG_IDS)

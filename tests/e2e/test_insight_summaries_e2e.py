@@ -1,4 +1,11 @@
-"""app_insight_summaries end to end: deals and calls through real Airflow, then summaries into DynamoDB (moto)."""
+"""app_insight_summaries end to end: deals and calls through real Airflow, then summaries into DynamoDB (moto).
+
+The summary DAG is scheduled by the inputs' partitioned asset events (docs/assets.md). ``dag.test()`` has no
+scheduler, so these tests read the events the source runs recorded in the metadata DB, take the partitions
+that are ready (every input published, no summary since) as the scheduler would, and run the summary DAG for
+each with its ``partition_key`` param; tests/e2e/test_asset_scheduling_real_scheduler.py lets the real
+scheduler do it. A manual run for a whole day (the ``day`` param) covers every tenant.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ pytestmark = pytest.mark.e2e
 DAY = "2026-11-01"
 DAG_ID = "app_insight_summaries"
 ENTITY = "insight_summary"
-LOGICAL_DATE = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a manual run's interval ends at its logical date
+DAY_END = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # the computedAt floor of DAY's summary
 
 
 @pytest.fixture
@@ -83,23 +90,40 @@ def write_counts(dag_run) -> dict[str, dict]:
     return {result["tenant"]: result for result in results}
 
 
-def run_summaries(harness):
-    dag_run = harness.dags[DAG_ID].test(logical_date=LOGICAL_DATE)
+def run_summaries(harness, **conf):
+    dag_run = harness.dags[DAG_ID].test(run_conf=conf)
     failed = [f"{ti.task_id}[{ti.map_index}]" for ti in dag_run.get_task_instances() if ti.state != "success"]
     assert str(dag_run.state) == "success", failed
     return dag_run
 
 
+def partition_states(since: dt.datetime) -> dict[str, dict]:
+    """Each tenant|day's state from the asset events recorded since ``since`` (salestalk.freshness)."""
+    from airflow.configuration import conf
+
+    from salestalk.freshness import read_asset_events, summary_asset_names, summary_partition_states
+
+    events = read_asset_events(conf.get("database", "sql_alchemy_conn"), summary_asset_names(), since)
+    return {row["partition_key"]: row for row in summary_partition_states(events)}
+
+
 def test_summaries_land_per_tenant_and_a_rerun_writes_nothing(harness, dynamodb) -> None:
     client, table = dynamodb
-    for source in INPUT_SOURCES:  # the curated tables the summaries read
-        outcome = harness.run(source, DAY)
-        assert outcome.state == "success", (source, outcome.failed_tasks)
+    began = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     tenants = insight_tenants()  # every tenant of every source; those of the inputs have data
     with_data = set(tenants_of(INPUT_SOURCES[0])) & set(tenants_of(INPUT_SOURCES[1]))
     assert with_data
+    for number, source in enumerate(INPUT_SOURCES):  # the curated tables the summaries read
+        outcome = harness.run(source, DAY)
+        assert outcome.state == "success", (source, outcome.failed_tasks)
+        states = partition_states(began)
+        ready = {k for k, row in states.items() if row["state"] == "downstream_not_run"}
+        if number < len(INPUT_SOURCES) - 1:  # a summary never runs before every input has published
+            assert ready == set(), states
+    # Every input published each tenant's day: exactly those partitions are ready for the summary.
+    assert ready == {f"{t}|{DAY}" for t in with_data}, states
 
-    first_run = run_summaries(harness)
+    first_run = run_summaries(harness, day=DAY)  # a manual run for the whole day: every tenant
     labels = {ti.rendered_map_index for ti in first_run.get_task_instances() if ti.map_index >= 0}
     assert labels == set(tenants)
 
@@ -108,7 +132,7 @@ def test_summaries_land_per_tenant_and_a_rerun_writes_nothing(harness, dynamodb)
     assert sorted(item["pk"]["S"] for item in items) == sorted(partition_key(t, ENTITY) for t in tenants)
 
     day = dt.date.fromisoformat(DAY)
-    expected = summaries_for_tenants(DuckDBWarehouse(harness.duckdb_path), tenants, day, day, LOGICAL_DATE)
+    expected = summaries_for_tenants(DuckDBWarehouse(harness.duckdb_path), tenants, day, day, DAY_END)
     stored = {}
     for tenant in tenants:
         pk = f"TENANT#{tenant}#insight_summary#"
@@ -145,8 +169,19 @@ def test_summaries_land_per_tenant_and_a_rerun_writes_nothing(harness, dynamodb)
         for t in tenants
     }
 
-    rerun = run_summaries(harness)
-    counts = write_counts(rerun)
+    # Each summary recorded its own asset event: no partition is waiting any more.
+    assert {k: row["state"] for k, row in partition_states(began).items()} == {
+        f"{t}|{DAY}": "summarized" for t in with_data
+    }
+
+    # The runs the scheduler would make, one per ready partition, compute the same items: duplicates.
+    counts = {}
+    for key in sorted(ready):
+        rerun = run_summaries(harness, partition_key=key)
+        labels = {ti.rendered_map_index for ti in rerun.get_task_instances() if ti.map_index >= 0}
+        assert labels == {key.split("|")[0]}, "a partition's run computes its tenant only"
+        counts |= write_counts(rerun)
+    counts |= write_counts(run_summaries(harness, day=DAY, tenants=sorted(set(tenants) - with_data)))
     assert {t: (c["written"], c["duplicate"], c["dead_lettered"]) for t, c in counts.items()} == {
         t: (0, 1, 0) for t in tenants
     }

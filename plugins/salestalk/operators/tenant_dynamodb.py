@@ -198,8 +198,10 @@ class TenantDynamoDBWriteOperator(BaseOperator):
 
 
 class InsightSummaryOperator(BaseOperator):
-    """Compute ``tenant``'s insight summaries over the run's data interval; return them as items.
+    """Compute ``tenant``'s insight summary for the run's partition day; return it as items.
 
+    The day comes from the run's partition key (``tenant|YYYY-MM-DD``, set by the asset events that
+    triggered it) or, for a manual run, its params or logical date (:func:`salestalk.assets.summary_day`).
     Reads the configured warehouse (``SALESTALK_WAREHOUSE``: DuckDB or Snowflake) through :mod:`salestalk.insights`; every item
     validates against the ``insight-summary`` contract. Missing curated tables give zero metrics.
 
@@ -214,15 +216,15 @@ class InsightSummaryOperator(BaseOperator):
         self.tenant = tenant
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from salestalk.insights import period_of_interval, summaries_for_tenants
+        from salestalk.assets import run_summary_day
+        from salestalk.insights import day_end, summaries_for_tenants
         from salestalk.tenancy import validate_tenant_id
         from salestalk.warehouse import open_warehouse
 
         tenant = validate_tenant_id(self.tenant)
+        day = run_summary_day(context)
         warehouse = open_warehouse()
-        interval_end = context["data_interval_end"]
-        first, last = period_of_interval(context["data_interval_start"], interval_end)
-        items = summaries_for_tenants(warehouse, [tenant], first, last, interval_end)[tenant]
+        items = summaries_for_tenants(warehouse, [tenant], day, day, day_end(day))[tenant]
         for item in items:
             self.log.info(
                 "insight summary tenant=%s summaryId=%s computedAt=%s metrics=%d topIntents=%d",
