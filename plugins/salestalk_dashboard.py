@@ -117,6 +117,19 @@ def _runbook_link(kind: str) -> str:
     return f'<a class="runbook" href="{html.escape(runbook_url_for(runbook_for(kind)))}">runbook</a>'
 
 
+def _cost_runbook(panel: str) -> str:
+    """The cost runbook's link for the cost and budget panels, when the cost guardrail is installed."""
+    if panel not in ("cost", "budget"):
+        return ""
+    try:
+        from salestalk.cost import RUNBOOK
+    except ImportError:
+        return ""
+    from salestalk.dagfactory import runbook_url_for
+
+    return f' · <a class="runbook" href="{html.escape(runbook_url_for(RUNBOOK))}">runbook</a>'
+
+
 def _pct(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}%}"
 
@@ -144,7 +157,7 @@ def render(board: Dashboard, specs: dict[str, Any], configs: dict, base: str) ->
                     f'<section id="panel-cost"><h2 class="h5">{title}</h2><p>{e(board.cost_note)}</p></section>'
                 )
             continue
-        runbook = f" · {_runbook_link(RUNBOOKS[name])}" if name in RUNBOOKS else ""
+        runbook = f" · {_runbook_link(RUNBOOKS[name])}" if name in RUNBOOKS else _cost_runbook(name)
         panels.append(
             f'<section id="panel-{name}" class="mb-3"><h2 class="h5">{title}</h2>'
             f'<p class="text-muted small mb-1">{e(what)}{runbook}</p>'
