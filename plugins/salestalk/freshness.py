@@ -490,3 +490,26 @@ def run_partition_monitor(inlet_events: Any, now: dt.datetime | None = None) -> 
             format_partition_states(waiting),
         )
     return rows
+
+
+def partition_report(as_json: bool = False, db_url: str | None = None) -> int:
+    """``python -m salestalk freshness --partitions``: each insight-summary partition's state, read from
+    Airflow's asset events (the metadata DB of ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``). Exit 1 if any
+    partition waits, 2 without a metadata DB."""
+    import json
+    import os
+
+    url = db_url or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    if not url:
+        print("freshness --partitions reads Airflow's asset events: no Airflow metadata DB is configured")
+        return 2
+    since = dt.datetime.now(dt.UTC) - PARTITION_LOOKBACK
+    rows = summary_partition_states(read_asset_events(url, summary_asset_names(), since))
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_partition_states(rows))
+        print(
+            f"note: {len(rows)} partition(s) with asset events since {since:%Y-%m-%d}, from Airflow's metadata DB"
+        )
+    return 1 if any(PartitionState(r["state"]).is_problem for r in rows) else 0

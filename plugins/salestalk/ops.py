@@ -263,7 +263,11 @@ def freshness(args: argparse.Namespace) -> int:
     from salestalk.batch import parse_utc
     from salestalk.freshness import Classification, run_monitor
 
-    line = f"{CLI} freshness [--source <source>] [--now <time>] [--alert] [--json]"
+    line = f"{CLI} freshness [--source <source>] [--now <time>] [--alert] [--json] [--partitions]"
+    if getattr(args, "partitions", False):
+        from salestalk.freshness import partition_report
+
+        return partition_report(as_json=args.json)
     if args.source:
         _source(args.source, line)
     try:
@@ -572,6 +576,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     fresh.add_argument("--now", help="evaluate as of this time (default: now), e.g. 2026-11-02T06:00:00Z")
     fresh.add_argument("--alert", action="store_true", help="also send the alerts (once per state)")
     fresh.add_argument("--json", action="store_true")
+    fresh.add_argument(
+        "--partitions",
+        action="store_true",
+        help="per tenant and day, from the asset events: source not yet published, or summary not yet run",
+    )
     fresh.set_defaults(func=freshness)
 
     quarantine = commands.add_parser("quarantine", help="inspect and redrive quarantined rows")
