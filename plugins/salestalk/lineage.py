@@ -122,6 +122,7 @@ class SalesTalkBatchRunFacet(RunFacet):
     dataIntervalEnd: str
     batchId: str
     airflowRunId: str
+    partitionKey: str | None = attr.field(default=None)
 
     @staticmethod
     def _get_schema() -> str:
@@ -169,7 +170,7 @@ RESULT_COUNTS = {
 }
 
 
-def batch_facet(batch: Batch, step: str) -> SalesTalkBatchRunFacet:
+def batch_facet(batch: Batch, step: str, partition_key: str | None = None) -> SalesTalkBatchRunFacet:
     return SalesTalkBatchRunFacet(
         source=batch.source,
         tenant=batch.tenant,
@@ -178,6 +179,7 @@ def batch_facet(batch: Batch, step: str) -> SalesTalkBatchRunFacet:
         dataIntervalEnd=format_utc(batch.interval_end),
         batchId=f"{batch.source}/{batch.tenant}/{batch.interval_label}",
         airflowRunId=batch.run_id,
+        partitionKey=partition_key,
         producer=PRODUCER,
     )
 
@@ -309,8 +311,12 @@ def dynamodb_write_lineage(
     interval: tuple[dt.datetime, dt.datetime] | None,
     run_id: str,
     counts: dict[str, Any] | None = None,
+    partition_key: str | None = None,
 ) -> tuple[list[InputDataset], list[OutputDataset], dict[str, RunFacet]]:
-    """The write operator's lineage: the tenant's DynamoDB entity as output, its write counts as facet."""
+    """The write operator's lineage: the tenant's DynamoDB entity as output, its write counts as facet.
+
+    ``interval`` is the data the items describe (a partitioned run's day), ``partition_key`` the asset
+    partition that triggered the run, if any."""
     namespace, name = dynamodb_entity(region, table, tenant, entity)
     written = None if counts is None else int(counts.get("written", 0))
     outputs = [_output(namespace, name, written)]
@@ -319,7 +325,7 @@ def dynamodb_write_lineage(
         batch = Batch(
             source=entity, tenant=tenant, interval_start=interval[0], interval_end=interval[1], run_id=run_id
         )
-        facets[BATCH_FACET] = batch_facet(batch, "dynamodb_write")
+        facets[BATCH_FACET] = batch_facet(batch, "dynamodb_write", partition_key)
     if counts is not None:
         facets[COUNTS_FACET] = SalesTalkCountsRunFacet(
             itemsWritten=written, itemsDeadLettered=int(counts.get("dead_lettered", 0)), producer=PRODUCER

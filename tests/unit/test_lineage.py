@@ -178,3 +178,27 @@ def test_importing_the_module_needs_no_airflow() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_partitioned_write_names_its_day_and_partition() -> None:
+    import datetime as dt
+
+    day = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    _, _, facets = lineage.dynamodb_write_lineage(
+        tenant="acme",
+        entity="insight_summary",
+        table="app",
+        region="us-east-1",
+        interval=(day, day + dt.timedelta(days=1)),
+        run_id="asset_triggered__x",
+        partition_key="acme|2026-11-01",
+    )
+    body = Serde.to_dict(facets["salestalkBatch"])
+    assert (body["tenant"], body["dataIntervalStart"], body["dataIntervalEnd"], body["partitionKey"]) == (
+        "acme",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        "acme|2026-11-01",
+    )
+    schema = json.loads(FACET_SCHEMA.read_text())
+    jsonschema.validate(body, {**schema, "$ref": "#/$defs/SalesTalkBatchRunFacet"})

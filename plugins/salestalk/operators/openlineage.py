@@ -122,16 +122,36 @@ def remember_dynamodb_write(
 ) -> dict | None:
     if not lineage_enabled():
         return None
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    interval = (start, end) if start is not None and end is not None and end > start else None
+    dag_run = context.get("dag_run")
+    partition_key = getattr(dag_run, "partition_key", None) or None
     return {
         "tenant": tenant,
         "entity": entity,
         "table": table,
         "region": region,
-        "interval": interval,
+        "interval": _write_interval(context),
         "run_id": context["run_id"],
+        "partition_key": partition_key,
     }
+
+
+def _write_interval(context: Context) -> tuple[Any, Any] | None:
+    """What the written items describe: the run's data interval, else (a partitioned run, whose data
+    interval is empty) the UTC day of its partition, its ``day`` param or its logical date."""
+    import datetime as dt
+
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None and end > start:
+        return start, end
+    try:
+        from salestalk.assets import run_summary_day
+
+        day = run_summary_day(context)
+    except Exception as exc:
+        log.warning("lineage: the run has no data interval and no partition day (%s)", exc)
+        return None
+    first = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return first, first + dt.timedelta(days=1)
 
 
 def dynamodb_write_lineage(remembered: dict[str, Any] | None, counts: dict[str, Any] | None) -> Any:
