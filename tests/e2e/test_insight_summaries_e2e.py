@@ -76,6 +76,19 @@ def scan(client, table: str) -> list[dict]:
     return client.scan(TableName=table, ConsistentRead=True)["Items"]
 
 
+def xcom(dag_run, dag_id: str, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (row,) = session.execute(
+            XComModel.get_many(
+                run_id=dag_run.run_id, dag_ids=dag_id, task_ids=task_id, key="return_value"
+            ).with_only_columns(XComModel.value)
+        ).all()
+    return XComModel.deserialize_value(row)
+
+
 def write_counts(dag_run) -> dict[str, dict]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -173,6 +186,10 @@ def test_summaries_land_per_tenant_and_a_rerun_writes_nothing(harness, dynamodb)
     assert {k: row["state"] for k, row in partition_states(began).items()} == {
         f"{t}|{DAY}": "summarized" for t in with_data
     }
+    # The freshness monitor's partitions task reads the same events through its inlets (the Task SDK).
+    monitor = harness.dags["monitor_freshness"].test()
+    seen = {row["partition_key"]: row["state"] for row in xcom(monitor, "monitor_freshness", "partitions")}
+    assert {k: seen.get(k) for k in ready} == dict.fromkeys(ready, "summarized")
 
     # The runs the scheduler would make, one per ready partition, compute the same items: duplicates.
     counts = {}
