@@ -182,3 +182,55 @@ def test_rerun_one_tenant_and_one_day_from_the_trigger_form(drill) -> None:
         f"--tenant {tenant} --interval {INTERVAL_START}"
     )
     assert done.returncode == 0 and run_id in done.stdout, done.stdout[-2000:]
+
+
+def test_the_drills_lineage_under_the_real_scheduler(drill) -> None:
+    """After the drill (added by the lineage work, docs/lineage.md; it reuses this stack, ~0 s): the
+    launcher's default transport, a JSON-lines file in its home, mirrors the task outcomes under the real
+    scheduler: a COMPLETE event for every step of a tenant that succeeded, a FAIL event (no counts) for
+    each failed try, the faulted tenant's extract naming only its own endpoint; no tenant's event names
+    another tenant."""
+    live, config = drill
+    airflow, dag_id = live.airflow, config.dag_id
+    lines = (live.home / "lineage" / "openlineage.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    ours = [e for e in events if e.get("run", {}).get("facets", {}).get("salestalkBatch")]
+
+    def key(event: dict) -> tuple[str, str]:
+        return event["job"]["name"], event["run"]["facets"]["salestalkBatch"]["tenant"]
+
+    runs = airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+    instances = [
+        ti
+        for run in runs
+        for ti in airflow.task_instances(dag_id, run["dag_run_id"])
+        if ti["task_id"].startswith("tenant.")
+    ]
+    succeeded = {
+        (f"{dag_id}.{ti['task_id']}", ti["rendered_map_index"])
+        for ti in instances
+        if ti["state"] == "success"
+    }
+    retried = {
+        (f"{dag_id}.{ti['task_id']}", ti["rendered_map_index"])
+        for ti in instances
+        if ti["state"] != "success" or ti["try_number"] > 1
+    }
+    assert len(succeeded) >= len(config.tenants)
+    assert {key(e) for e in ours if e["eventType"] == "COMPLETE"} == succeeded
+    fails = [e for e in ours if e["eventType"] == "FAIL"]
+    assert {key(e) for e in fails} <= retried
+    assert all("salestalkCounts" not in e["run"]["facets"] for e in fails)
+    faulted = config.tenants[-1]
+    extract_fails = [e for e in fails if e["job"]["name"] == f"{dag_id}.tenant.extract"]
+    assert extract_fails and {key(e)[1] for e in extract_fails} == {faulted}
+    assert {d["name"] for e in extract_fails for d in e["inputs"]} == {
+        config.extract.path.format(tenant=faulted)
+    }
+    for event in ours:
+        own = key(event)[1]
+        for dataset in event["inputs"] + event["outputs"]:
+            segments = dataset["name"].replace("#", "/").split("/")
+            assert not [t for t in config.tenants if t != own and t in segments], (own, dataset["name"])
+            if dataset["namespace"].startswith("s3://"):
+                assert dataset["name"].startswith(f"tenants/{own}/") and dataset["name"].endswith("/")
