@@ -42,7 +42,7 @@ class SourceStepOperator(BaseOperator):
         self._lineage_result = run_step(self.step, self.source_name, self.tenant, context)
         return self._lineage_result
 
-    # OpenLineage (docs/lineage.md): the provider's listener calls these after execute, in a forked child;
+    # OpenLineage (docs/lineage.md): the provider's listener calls these after execute (in a thread or a fork);
     # they read only what execute remembered. Before execute the tenant and interval are not known yet.
     _lineage: dict[str, Any] | None = None
     _lineage_result: dict[str, Any] | None = None
