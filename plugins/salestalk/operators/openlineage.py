@@ -3,7 +3,8 @@
 The datasets and facets themselves are built by :mod:`salestalk.lineage` (no Airflow there). This module
 reads, inside ``execute`` (the task process, where connections resolve), the few facts those pure
 functions take: the batch, the bucket, the source API's base URL and the warehouse's namespace. The
-provider calls the hooks later, in a forked child, and they only read what ``execute`` remembered.
+provider calls the hooks after ``execute`` (in a bounded thread where our stacks configure it, else in a
+forked child); they only read what ``execute`` remembered.
 
 Lineage never fails a task: every function here logs and returns None on any error, and nothing runs
 when the provider is disabled (no transport configured, ``[openlineage] disabled``).
