@@ -134,7 +134,9 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}%}"
 
 
-def render(board: Dashboard, specs: dict[str, Any], configs: dict, base: str) -> str:
+def render(
+    board: Dashboard, specs: dict[str, Any], configs: dict, base: str, freshness_note: str = ""
+) -> str:
     """The dashboard page: filters, one chart per panel with its runbook, then the batches with links."""
     from salestalk.dagfactory import runbook_url
 
@@ -219,6 +221,7 @@ source runbooks: {source_runbooks} · <a class="runbook" href="{e(runbook_url_fo
 <h2 class="h5">Freshness now {_runbook_link("freshness")}</h2>
 <table class="table table-sm w-auto"><thead><tr><th>source</th><th>tenant</th><th>diagnosis</th>
 <th>load age (min)</th><th>newest business date</th><th>why</th></tr></thead><tbody>{fresh_rows}</tbody></table>
+<p class="small text-muted">{e(freshness_note)}</p>
 <h2 class="h5">Batches</h2>
 <table class="table table-sm table-striped" id="batches"><thead><tr><th>interval</th><th>source</th><th>tenant</th>
 <th>status</th><th>extracted</th><th>error rate</th><th>completeness</th><th>quarantined</th><th>anomalies</th>
@@ -272,11 +275,20 @@ def create_app():
             sources, tenant, window = parse_filters(source, tenant, since, until, configs)
         except ValueError as error:
             raise HTTPException(400, str(error)) from error
+        from salestalk.ops import downstream_runs
+
         base = ui_base()
+        lookup, how = downstream_runs()  # the api-server has Airflow's metadata DB: the real runs
         board = collect(
-            open_warehouse(), sources, window=window, tenant=tenant, ui_base=base, every_source=not source
+            open_warehouse(),
+            sources,
+            window=window,
+            tenant=tenant,
+            ui_base=base,
+            every_source=not source,
+            downstream_ran_at=lookup,
         )
-        return HTMLResponse(render(board, charts(board), configs, base))
+        return HTMLResponse(render(board, charts(board), configs, base, freshness_note=how))
 
     return app
 

@@ -89,21 +89,23 @@ def quarantine_path(source: str, tenant: str, interval_start: dt.datetime, ui_ba
 
 
 def default_window(warehouse: Warehouse, sources: list[str], days: int = DEFAULT_DAYS) -> Window:
-    """The ``days`` up to and including the newest recorded interval (today when none is recorded)."""
+    """At most ``days`` up to and including the newest recorded interval, starting no earlier than the
+    oldest recorded one (so a short history fills the charts); today when nothing is recorded."""
     from salestalk.warehouse.tables import table_exists
 
-    newest = None
+    oldest = newest = None
     with warehouse.connect(tag={"step": "dashboard"}) as s:
         d, i = s.dialect, s.dialect.ident
         if sources and table_exists(s, AUDIT, BATCH_RESULTS):
             marks = ", ".join("?" for _ in sources)
-            newest = s.fetchall(
-                f"SELECT MAX({i('interval_start')}) FROM {d.table(AUDIT, BATCH_RESULTS)} "
-                f"WHERE {i('source')} IN ({marks})",
+            oldest, newest = s.fetchall(
+                f"SELECT MIN({i('interval_start')}), MAX({i('interval_start')}) "
+                f"FROM {d.table(AUDIT, BATCH_RESULTS)} WHERE {i('source')} IN ({marks})",
                 sources,
-            )[0][0]
+            )[0]
     last = as_utc(newest).date() if newest else dt.datetime.now(dt.UTC).date()
-    return Window(last - dt.timedelta(days=days - 1), last + dt.timedelta(days=1))
+    first = max(last - dt.timedelta(days=days - 1), as_utc(oldest).date() if oldest else last)
+    return Window(first, last + dt.timedelta(days=1))
 
 
 def read_steps(
@@ -211,13 +213,18 @@ def batches(
 
 
 def freshness_now(
-    warehouse: Warehouse, sources: list[SourceConfig], now: dt.datetime, tenant: str | None = None
+    warehouse: Warehouse,
+    sources: list[SourceConfig],
+    now: dt.datetime,
+    tenant: str | None = None,
+    downstream_ran_at: Any = None,
 ) -> list[dict[str, Any]]:
-    """The freshness monitor's diagnosis per source and tenant as of ``now`` (salestalk.freshness)."""
+    """The freshness monitor's diagnosis per source and tenant as of ``now`` (salestalk.freshness);
+    ``downstream_ran_at`` as :func:`salestalk.freshness.diagnose` takes it."""
     from salestalk.freshness import diagnose
 
     rows = []
-    for diagnosis in diagnose(warehouse, sources, now):
+    for diagnosis in diagnose(warehouse, sources, now, downstream_ran_at=downstream_ran_at):
         if tenant and diagnosis.observation.tenant != tenant:
             continue
         row = diagnosis.as_row()
@@ -265,16 +272,18 @@ def collect(
     now: dt.datetime | None = None,
     ui_base: str = "",
     every_source: bool = True,
+    downstream_ran_at: Any = None,
 ) -> Dashboard:
     """Everything the dashboard shows, for ``sources`` (and ``tenant``) over ``window``; links are paths
     under ``ui_base`` (the Airflow UI's path prefix, "" at the root). ``every_source``: no source filter
-    was asked for, so cost not attributed to one of ``sources`` is shown too."""
+    was asked for, so cost not attributed to one of ``sources`` is shown too. ``downstream_ran_at``: when
+    the downstream job really ran (salestalk.ops.downstream_runs), else assumed from its schedule."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     names = sorted(s.name for s in sources)
     window = window or default_window(warehouse, names)
     board = Dashboard(window=window, sources=names, tenant=tenant)
     board.batches = batches(warehouse, sources, window, tenant, ui_base)
-    board.freshness_now = freshness_now(warehouse, sources, now, tenant)
+    board.freshness_now = freshness_now(warehouse, sources, now, tenant, downstream_ran_at)
     board.cost_days, board.budget, board.cost_note = cost(
         warehouse, window, now.date(), names, tenant, every_source=every_source
     )
@@ -300,7 +309,13 @@ def _day(board: Dashboard) -> dict[str, Any]:
         "type": "temporal",
         "timeUnit": "utcyearmonthdate",
         "title": "business day (UTC)",
-        "scale": {"domain": [f"{board.window.since}", f"{board.window.until - dt.timedelta(days=1)}"]},
+        # Half a day either side: each day's mark sits in the middle of its slot, also for a single day.
+        "scale": {
+            "domain": [
+                f"{board.window.since - dt.timedelta(days=1)}T12:00:00Z",
+                f"{board.window.until - dt.timedelta(days=1)}T12:00:00Z",
+            ]
+        },
     }
 
 
@@ -391,7 +406,7 @@ def charts(board: Dashboard) -> dict[str, Any]:
             "encoding": {
                 "x": {**_day(board), "bandPosition": 0},
                 "y": {"aggregate": "sum", "field": "rows", "type": "quantitative", "title": "rows"},
-                "color": {"field": "reason", "type": "nominal"},
+                "color": {"field": "reason", "type": "nominal", "legend": {"labelLimit": 320}},
                 "href": {"field": "quarantine_url"},
                 "tooltip": [
                     {"field": "series", "title": "source / tenant"},

@@ -120,6 +120,8 @@ def test_tenant_filter_and_default_window(seeded) -> None:
     assert {r["tenant"] for r in board.freshness_now} == {seeded.second}
     window = default_window(seeded.warehouse, [seeded.source.name], days=30)
     assert (window.since, window.until) == (dt.date(2026, 9, 8), dt.date(2026, 10, 8))
+    window = default_window(seeded.warehouse, [seeded.source.name], days=90)
+    assert window.since == OLD.date(), "a history shorter than the range starts at its oldest batch"
     with pytest.raises(ValueError, match="empty time range"):
         Window(DAY0.date(), DAY0.date())
 
