@@ -177,3 +177,57 @@ def test_the_page_behind_the_plugin(seeded, monkeypatch) -> None:
     assert "https://" not in "".join(re.findall(r"<(?:script|link)[^>]*>", page.text))
     assert client.get("/", params={"source": "no_such_source"}).status_code == 400
     assert client.get("/", params={"since": "yesterday"}).status_code == 400
+
+
+def test_cost_panel_and_budget_from_the_tagged_usage(seeded) -> None:
+    from dev.cost_seed import create_usage_table, insert_usage, pipeline_tag, usage_row
+    from salestalk.cost import load_config
+    from salestalk.dashboard import Window, charts, collect
+
+    config = load_config()
+    name, first, second = seeded.source.name, seeded.first, seeded.second
+    usage = [
+        (DAYS[0], name, first, 2.0),
+        (DAYS[1], name, first, 1.0),
+        (DAYS[1], name, second, 0.5),
+        (DAYS[1], "zz_other_source", first, 4.0),
+    ]
+    create_usage_table(seeded.warehouse, config)
+    insert_usage(
+        seeded.warehouse,
+        [
+            usage_row(
+                query_id=f"q{n}",
+                start_time=day + dt.timedelta(hours=2),
+                credits=credits,
+                tag=pipeline_tag(source, tenant, LOAD),
+            )
+            for n, (day, source, tenant, credits) in enumerate(usage)
+        ],
+        config,
+    )
+    now = DAYS[1] + dt.timedelta(hours=12)
+    price = config.price_per_credit_usd
+
+    board = collect(seeded.warehouse, [seeded.source], window=Window(*WINDOW_ARGS), now=now)
+    got = sorted((r["day"], r["source"], r["tenant"], r["cost_usd"]) for r in board.cost_days)
+    assert got == sorted((d.date().isoformat(), s, t, round(c * price, 4)) for d, s, t, c in usage)
+    assert board.budget["month"] == "2026-10" and board.budget["spent_usd"] == round(7.5 * price, 2)
+    specs = charts(board)
+    assert len(specs["cost"]["data"]["values"]) == 4
+    bars, lines = specs["budget"]["layer"]
+    assert specs["budget"]["data"]["values"][0] == {"measure": "spent so far", "usd": 7.5 * price}
+    assert [v["usd"] for v in lines["data"]["values"]] == [
+        config.budget_usd,
+        config.alert_threshold * config.budget_usd,
+    ]
+
+    only = collect(
+        seeded.warehouse, [seeded.source], window=Window(*WINDOW_ARGS), now=now, every_source=False
+    )
+    assert {r["source"] for r in only.cost_days} == {name}, "a source filter leaves other sources out"
+    one = collect(seeded.warehouse, [seeded.source], window=Window(*WINDOW_ARGS), now=now, tenant=second)
+    assert [(r["tenant"], r["cost_usd"]) for r in one.cost_days] == [(second, round(0.5 * price, 4))]
+    before = collect(seeded.warehouse, [seeded.source], window=Window(OLD.date(), DAY0.date()), now=now)
+    assert before.cost_days == [] and "no warehouse cost recorded" in before.cost_note
+    assert "cost" not in charts(before)
