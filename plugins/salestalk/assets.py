@@ -7,11 +7,14 @@ Each source's ``publish`` task has the curated table's asset as an outlet (docs/
   The day is the UTC day of the source's ``schema.asset_partition_column`` (default
   ``business_date_column``). A publish that changed nothing emits nothing.
 - ``salestalk.insight_summary.inputs_restated``, on the publish tasks of the summary's inputs only
-  (:data:`salestalk.insights.INPUT_SOURCES`): the same key, for each changed day on which every OTHER input
-  already has curated rows of that tenant. A partitioned consumer waiting for ``deals & calls`` collects one
-  event of each per partition and then runs once; a late record that changes only deals for a day already
-  summarised would wait forever for a calls event that never comes. This event says "that partition's
-  inputs were complete and one of them changed again", so the summary DAG recomputes it (and only it).
+  (:data:`salestalk.insights.INPUT_SOURCES`): the same key, for each changed day that this source had
+  already published before (a restatement: the ``pre_execute`` hook notes the tenant's days first) and on
+  which every OTHER input has curated rows of that tenant. A partitioned consumer waiting for
+  ``deals & calls`` collects one event of each per partition and then runs once; a late record that changes
+  only deals for a day already summarised would wait forever for a calls event that never comes. This
+  event says "that partition's inputs were complete and one of them changed again", so the summary DAG
+  recomputes it (and only it). Two inputs publishing a new day at the same time restate nothing, so their
+  events meet in one partition run.
 
 The app's summaries (``app_insight_summaries``) are scheduled by these events and record their own, on
 ``salestalk.dynamodb.insight_summary``, with the same key; the freshness monitor compares the two.
@@ -131,12 +134,21 @@ def changed_days(s: Session, source: SourceConfig, tenant: str, run_id: str) -> 
     return sorted(_days(s, source, where, [tenant, run_id]))
 
 
-def days_with_rows(s: Session, source: SourceConfig, tenant: str, days: Iterable[dt.date]) -> set[dt.date]:
-    """Those of ``days`` on which ``tenant`` has curated rows of ``source``."""
-    wanted = set(days)
-    if not wanted:
+def days_with_rows(
+    s: Session, source: SourceConfig, tenant: str, days: Iterable[dt.date] | None = None
+) -> set[dt.date]:
+    """Those of ``days`` (default: all) on which ``tenant`` has curated rows of ``source``."""
+    wanted = None if days is None else set(days)
+    if wanted is not None and not wanted:
         return set()
-    return _days(s, source, "1 = 1", [validate_tenant_id(tenant)]) & wanted
+    found = _days(s, source, "1 = 1", [validate_tenant_id(tenant)])
+    return found if wanted is None else found & wanted
+
+
+def published_days(warehouse: Warehouse, source: SourceConfig, tenant: str) -> set[dt.date]:
+    """Every day on which ``tenant`` has curated rows of ``source`` (read before a publish)."""
+    with warehouse.connect(tag={"source": source.name, "step": PUBLISH}) as s:
+        return days_with_rows(s, source, tenant)
 
 
 def publish_partitions(
@@ -146,11 +158,13 @@ def publish_partitions(
     run_id: str,
     published: int,
     inputs: dict[str, SourceConfig] | None = None,
+    before: set[dt.date] | None = None,
 ) -> PublishPartitions:
     """The partitions a publish of ``published`` rows emits (none when it changed nothing).
 
-    :param inputs: the summary's input sources by name (``source`` among them when it is one); the days
-        on which every other input already has rows are restated.
+    :param inputs: the summary's input sources by name (``source`` among them when it is one).
+    :param before: the days ``source`` had rows of ``tenant`` on before this publish (:func:`published_days`);
+        a changed day among them on which every other input has rows is restated.
     """
     if not published:
         return PublishPartitions(source.name, tenant)
@@ -159,7 +173,7 @@ def publish_partitions(
         changed = changed_days(s, source, tenant, run_id)
         restated = []
         if source.name in inputs and changed:
-            complete = set(changed)
+            complete = set(changed) & (before or set())
             for name, other in sorted(inputs.items()):
                 if name != source.name:
                     complete &= days_with_rows(s, other, tenant, changed)
@@ -289,6 +303,18 @@ def _input_configs(source: SourceConfig) -> dict[str, SourceConfig]:
     return configs
 
 
+def note_published_days(context: Any) -> None:
+    """``pre_execute`` of a publish task of a summary input: the tenant's days before this publish."""
+    from salestalk.config.loader import load_sources
+    from salestalk.warehouse import open_warehouse
+
+    task = context["task"]
+    if task.source_name not in input_source_names():
+        return
+    source = load_sources(only=task.source_name).configs[task.source_name]
+    task.days_before_publish = published_days(open_warehouse(), source, task.tenant)
+
+
 def emit_publish_events(context: Any, result: Any) -> None:
     """``post_execute`` of a publish task: one partitioned event per changed (tenant, day), or none.
 
@@ -304,7 +330,13 @@ def emit_publish_events(context: Any, result: Any) -> None:
     source = load_sources(only=source_name).configs[source_name]
     published = int((result or {}).get("published") or 0)
     partitions = publish_partitions(
-        open_warehouse(), source, tenant, context["run_id"], published, _input_configs(source)
+        open_warehouse(),
+        source,
+        tenant,
+        context["run_id"],
+        published,
+        _input_configs(source),
+        before=getattr(task, "days_before_publish", None),
     )
     events = context["outlet_events"]
     if partitions.keys:

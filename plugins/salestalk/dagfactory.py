@@ -18,7 +18,7 @@ from airflow.sdk import (
 
 from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
-from salestalk.assets import emit_publish_events, publish_outlets
+from salestalk.assets import emit_publish_events, note_published_days, publish_outlets
 from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
 from salestalk.names import PUBLISH, SELECT_TASK_ID, WATCH_TASK_ID
@@ -106,10 +106,15 @@ def doc_md(source: SourceConfig) -> str:
 
 
 def publish_kwargs(source: SourceConfig, step: str) -> dict:
-    """The publish step's outlets (docs/assets.md) and the hook that adds their partition keys."""
+    """The publish step's outlets (docs/assets.md), and the hooks that note the days it had before and add
+    the partition keys it changed."""
     if step != PUBLISH:
         return {}
-    return {"outlets": publish_outlets(source.name), "post_execute": emit_publish_events}
+    return {
+        "outlets": publish_outlets(source.name),
+        "pre_execute": note_published_days,
+        "post_execute": emit_publish_events,
+    }
 
 
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:

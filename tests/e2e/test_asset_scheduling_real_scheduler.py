@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 SUMMARY_DAG = "app_insight_summaries"
 DAY1, DAY2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
-SETTLE_SECONDS = 12  # scheduler loops after a publish in which a wrong run would have been created
+SETTLE_SECONDS = 6  # scheduler loops after a publish in which a wrong run would have been created
 
 
 def input_configs() -> dict:
@@ -80,16 +80,20 @@ def world(tmp_path_factory):
     print(f"asset-scheduling module wall time {time.monotonic() - began:.1f}s")
 
 
-def publish(world, source: str, day: dt.date) -> None:
-    """Run ``source``'s DAG for ``day`` and the one tenant (trigger params; a fresh logical date each time)."""
+def publish(world, sources: list[str], day: dt.date) -> None:
+    """Run ``sources``' DAGs at once for ``day`` and the one tenant (trigger params; a fresh logical date
+    each time), and wait for all of them."""
     airflow = world["live"].airflow
-    dag_id = world["dag_ids"][source]
-    world["triggered"][0] += 1
-    logical = f"{world['today'].isoformat()}T00:{world['triggered'][0]:02d}:00Z"
     conf = {"tenants": [world["tenant"]], "interval_start": f"{day.isoformat()}T00:00:00Z"}
-    run_id = airflow.trigger(dag_id, logical_date=logical, conf=conf)
-    state = airflow.wait_for_run(dag_id, run_id, timeout=300)
-    assert state == "success", airflow.task_instances(dag_id, run_id)
+    runs = {}
+    for source in sources:
+        world["triggered"][0] += 1
+        logical = f"{world['today'].isoformat()}T00:{world['triggered'][0]:02d}:00Z"
+        dag_id = world["dag_ids"][source]
+        runs[dag_id] = airflow.trigger(dag_id, logical_date=logical, conf=conf)
+    for dag_id, run_id in runs.items():
+        state = airflow.wait_for_run(dag_id, run_id, timeout=300)
+        assert state == "success", airflow.task_instances(dag_id, run_id)
 
 
 def summary_runs(world) -> list[dict]:
@@ -131,7 +135,7 @@ def freshness_partitions(world) -> dict[str, dict]:
 
 def test_a_summary_never_runs_before_every_input_has_published(world) -> None:
     first, *others = INPUT_SOURCES
-    publish(world, first, DAY1)
+    publish(world, [first], DAY1)
     time.sleep(SETTLE_SECONDS)
     assert summary_runs(world) == [], "a summary ran with only one input published"
     key = f"{world['tenant']}|{DAY1.isoformat()}"
@@ -142,8 +146,7 @@ def test_a_summary_never_runs_before_every_input_has_published(world) -> None:
 
 
 def test_publishing_every_input_triggers_exactly_one_run_for_that_partition(world) -> None:
-    for source in INPUT_SOURCES[1:]:
-        publish(world, source, DAY1)
+    publish(world, list(INPUT_SOURCES[1:]), DAY1)
     (run,) = wait_for_summary_runs(world, 1)
     key = f"{world['tenant']}|{DAY1.isoformat()}"
     assert (run["partition_key"], run["run_type"], run["state"]) == (key, "asset_triggered", "success")
@@ -156,8 +159,7 @@ def test_a_late_record_recomputes_that_day_only(world) -> None:
     from salestalk.storage.tenant_dynamodb import from_attribute_value
 
     live, tenant = world["live"], world["tenant"]
-    for source in INPUT_SOURCES:
-        publish(world, source, DAY2)
+    publish(world, list(INPUT_SOURCES), DAY2)
     runs = wait_for_summary_runs(world, 2)
     assert [r["partition_key"] for r in runs] == [f"{tenant}|{DAY1}", f"{tenant}|{DAY2}"]
     before = items(world)
@@ -168,7 +170,7 @@ def test_a_late_record_recomputes_that_day_only(world) -> None:
     resource = input_configs()[late_source][0].extract.path.rstrip("/").rsplit("/", 1)[-1]
     live.set_faults({"mode": "late_records", "count": 1, "resource": resource, "tenant": tenant})
     try:
-        publish(world, late_source, DAY1)
+        publish(world, [late_source], DAY1)
     finally:
         live.fake_api("DELETE", "/_admin/faults")
     runs = wait_for_summary_runs(world, 3)

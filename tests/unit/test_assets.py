@@ -17,6 +17,7 @@ from salestalk.assets import (
     parse_partition_key,
     partition_key,
     publish_partitions,
+    published_days,
     summary_day,
     summary_target,
 )
@@ -135,6 +136,7 @@ def test_a_publish_emits_one_partition_per_day_it_changed_and_none_when_nothing_
     services = pipeline.Services(client, "assets", warehouse)
     for step in ("load_to_staging", "validate", "quarantine"):
         getattr(pipeline, step)(source, batch, services)
+    assert published_days(warehouse, source, batch.tenant) == set()  # what the pre_execute hook notes
     published = pipeline.publish(source, batch, services)["published"]
     assert published == len(PUBLISHED)
 
@@ -146,14 +148,22 @@ def test_a_publish_emits_one_partition_per_day_it_changed_and_none_when_nothing_
     if column == "updated_at":  # the deals source's config partitions by the update day
         assert [d.isoformat() for d in emitted.changed] == [LATE_DAY, "2026-11-01"]
 
-    # Another input that already has every one of those days: each is restated; one with no rows: none.
-    twin = {source.name: source, "twin": source}
-    assert (
-        publish_partitions(warehouse, source, batch.tenant, batch.run_id, published, twin).restated
-        == expected
-    )
+    assert published_days(warehouse, source, batch.tenant) == set(expected)
+
+    # Restated: a day this source had before the publish, which every other input also has.
+    twin = {source.name: source, "twin": source}  # another input that has every one of those days
+
+    def restated(inputs, before):
+        return publish_partitions(
+            warehouse, source, batch.tenant, batch.run_id, published, inputs, before=before
+        ).restated
+
+    assert restated(twin, set(expected)) == expected
+    assert restated(twin, {expected[0]}) == [expected[0]]
+    assert restated(twin, set()) == [] and restated(twin, None) == []  # a first publish restates nothing
     absent = {source.name: source, "other": source.model_copy(update={"name": "never_published"})}
-    assert publish_partitions(warehouse, source, batch.tenant, batch.run_id, published, absent).restated == []
+    assert restated(absent, set(expected)) == []  # the other input never published those days
+    assert restated(None, set(expected)) == []  # not a summary input
     # Another run published nothing of this tenant; another tenant has no rows at all.
     assert publish_partitions(warehouse, source, batch.tenant, "manual__other", 1).changed == []
     assert publish_partitions(warehouse, source, "globex", batch.run_id, 1).changed == []
@@ -161,5 +171,7 @@ def test_a_publish_emits_one_partition_per_day_it_changed_and_none_when_nothing_
     # The same batch published again changes nothing, so it emits nothing.
     again = pipeline.publish(source, batch, services)["published"]
     assert again == 0
-    nothing = publish_partitions(warehouse, source, batch.tenant, batch.run_id, again, twin)
+    nothing = publish_partitions(
+        warehouse, source, batch.tenant, batch.run_id, again, twin, before=set(expected)
+    )
     assert (nothing.changed, nothing.restated, nothing.keys) == ([], [], [])
