@@ -3,7 +3,10 @@
 Against the distributed stack after the demo runs (tests/services/conftest.py): log in; every source DAG is
 listed; each DAG page has its owner link and its doc; a run's graph; a task's log; the GX Data Docs render
 styled with no request leaving 127.0.0.1 (every other host is aborted and recorded); the validate and
-quarantine tasks' extra links open their pages. Screenshots go to test-artifacts/browser/ (git-ignored).
+quarantine tasks' extra links open their pages; the data-quality dashboard (plugins/salestalk_dashboard.py) draws
+every chart from the demo's batches offline, and each of its links resolves; the Assets view lists the
+curated tables. Screenshots go to test-artifacts/browser/ (git-ignored; the dashboard's, the Assets view's
+and a few others are committed).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -234,3 +237,113 @@ def test_trigger_form_offers_tenants_and_an_interval(page, distributed) -> None:
     assert "Tenants" in text and "The tenants this run processes" in text, text[:2000]
     assert f"schedule `{source.schedule}`" in text or source.schedule in text, text[:2000]
     page.keyboard.press("Escape")
+
+
+# -- the data-quality dashboard ----------------------------------------------------------------------
+
+DASHBOARD = "/dq-dashboard/"
+# Per chart: what the browser drew, and how many data rows the embedded Vega-Lite spec holds.
+DRAWN = """async () => {
+    await window.dashboardReady;
+    const specs = JSON.parse(document.getElementById("dashboard-specs").textContent);
+    return Object.fromEntries(Object.keys(specs).map(name => {
+        const chart = document.getElementById("chart-" + name);
+        const count = selector => chart.querySelectorAll(selector).length;
+        return [name, {
+            view: name in window.dashboardViews,
+            rows: specs[name].data.values.length,
+            svg: count("svg"),
+            symbols: count("g.mark-symbol.role-mark path"),
+            bars: count("g.mark-rect.role-mark path"),
+            lines: count("g.mark-line.role-mark path"),
+            rules: count("g.mark-rule.role-mark line"),
+        }];
+    }));
+}"""
+
+
+def _links(page) -> list[str]:
+    return sorted(
+        set(page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))"))
+    )
+
+
+def test_dq_dashboard_draws_its_charts_offline_and_its_links_resolve(
+    page, distributed, demo_runs, off_machine, failed_locally
+) -> None:
+    from salestalk import REPO_ROOT
+    from salestalk.config.loader import load_sources
+
+    stack, base = distributed.stack, distributed.stack.base_url
+    plugins = stack.request("GET", "/api/v2/plugins")["plugins"]
+    views = [v for p in plugins if p["name"] == "salestalk_dashboard" for v in p["external_views"]]
+    assert [(v["href"], v["destination"]) for v in views] == [(DASHBOARD, "nav")], plugins
+    # The cost guardrail's usage table, seeded as `make demo` seeds it (DuckDB has no query attribution).
+    from dev.cost_seed import seed_demo_usage
+    from salestalk.warehouse.duckdb import DuckDBWarehouse
+
+    seed_demo_usage(DuckDBWarehouse(distributed.duckdb_path))
+    off_machine.clear()
+    failed_locally.clear()
+    response = page.goto(f"{base}{DASHBOARD}")
+    assert response is not None and response.status == 200
+    drawn = page.evaluate(DRAWN)
+    assert off_machine == [], "the dashboard must load nothing from off the machine"
+    assert failed_locally == []
+    for name in ("freshness", "completeness", "error_rate", "anomalies"):
+        chart = drawn[name]
+        assert chart["view"] and chart["svg"] == 1 and chart["rows"] > 0, (name, chart)
+        assert chart["symbols"] == chart["rows"], (name, chart)  # one point per batch
+    for name in ("freshness", "completeness", "error_rate"):
+        assert drawn[name]["rules"] >= 1, (name, drawn[name])  # the target or limit line
+    assert drawn["quarantine"]["bars"] >= 1, drawn["quarantine"]  # the REST source quarantines rows
+    assert drawn["cost"]["bars"] >= 1 and drawn["budget"]["bars"] == 2, (drawn["cost"], drawn["budget"])
+    page.screenshot(path=str(SHOTS / "dq-dashboard.png"), full_page=True)
+
+    # The demo's batches: every tenant of every demo source, on the day the demo ran.
+    configs = load_sources().configs
+    rows = page.eval_on_selector_all(
+        "#batches tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    shown = {(r[0], r[1], r[2]) for r in rows}
+    for dag_id in SOURCE_DAGS:
+        source = configs[dag_id.removeprefix("source_")]
+        for tenant in source.tenants:
+            assert (f"{DAYS[-1]}T00:00:00Z", source.name, tenant) in shown, (source.name, tenant)
+
+    links = _links(page)
+    runs = [h for h in links if "/runs/" in h]
+    assert runs and any("/data-docs/_quarantine?" in h for h in links) and "/data-docs/index.html" in links
+    for href in links:
+        target = urlsplit(href)
+        if target.hostname not in (None, "127.0.0.1"):
+            # Only runbooks leave the UI: a file of docs/runbooks/ on the repository's docs site.
+            assert "docs/runbooks/" in target.path, href
+            path = target.path[target.path.index("docs/runbooks/") :]
+            assert (REPO_ROOT / path).is_file(), href
+            continue
+        assert page.request.get(f"{base}{href}").status == 200, href
+    for href in runs:
+        dag_id, run_id = (unquote(p) for p in href.split("/dags/", 1)[1].split("/runs/"))
+        assert stack.get_run(dag_id, run_id)["dag_run_id"] == run_id, href
+
+    anonymous = page.context.browser.new_context()
+    try:
+        denied = anonymous.new_page().goto(f"{base}{DASHBOARD}")
+        assert denied is not None and denied.status in (401, 403), "the dashboard needs the Airflow login"
+    finally:
+        anonymous.close()
+
+
+def test_assets_view_lists_the_curated_tables(page, distributed, demo_runs) -> None:
+    """The UI's Assets page after the demo: each publish's curated-table asset is listed."""
+    import importlib.util
+
+    page.goto(f"{distributed.stack.base_url}/assets")
+    page.get_by_role("heading").first.wait_for()
+    if importlib.util.find_spec("salestalk.assets") is not None:
+        from salestalk.assets import curated_asset_name
+
+        page.get_by_text(curated_asset_name(SOURCE)).first.wait_for()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "assets-view.png"), full_page=True)
