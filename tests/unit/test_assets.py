@@ -175,3 +175,21 @@ def test_a_publish_emits_one_partition_per_day_it_changed_and_none_when_nothing_
         warehouse, source, batch.tenant, batch.run_id, again, twin, before=set(expected)
     )
     assert (nothing.changed, nothing.restated, nothing.keys) == ([], [], [])
+
+
+def test_an_input_without_a_valid_config_only_drops_the_restatement(tmp_path, monkeypatch, caplog) -> None:
+    """A publish never fails because another input source's config is missing or broken."""
+    import shutil
+
+    from salestalk.assets import _input_configs, input_source_names
+    from salestalk.config.loader import SOURCES_DIR, SOURCES_DIR_ENV, load_sources
+
+    first, *others = input_source_names()
+    shutil.copytree(SOURCES_DIR, tmp_path, dirs_exist_ok=True)
+    for other in others:
+        (tmp_path / f"{other}.yaml").write_text("name: [broken\n")
+    monkeypatch.setenv(SOURCES_DIR_ENV, str(tmp_path))
+    source = load_sources(only=first).configs[first]
+    with caplog.at_level("WARNING", logger="salestalk.assets"):
+        assert _input_configs(source) == {}
+    assert f"input source {others[0]!r}" in caplog.text
