@@ -226,7 +226,9 @@ def summaries_for_tenants(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every tenant's summaries (one per tenant today), over one short warehouse connection."""
     tenants = [validate_tenant_id(t) for t in tenants]
-    with warehouse.connect(tag={"step": "insight_summary"}) as con:
+    # One tenant (an asset-triggered run) is attributed to it; several share the session's cost.
+    tag = {"step": "insight_summary", "tenant": tenants[0] if len(tenants) == 1 else None}
+    with warehouse.connect(tag=tag) as con:
         return {
             tenant: [compute_insight_summary(con, tenant, period_start, period_end, computed_at)]
             for tenant in tenants

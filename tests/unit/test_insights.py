@@ -324,3 +324,19 @@ def test_top_intents_are_derived_from_stages_most_frequent_first() -> None:
         {"intent": "pricing", "count": 3},
         {"intent": "other", "count": 2},
     ]
+
+
+def test_a_one_tenant_summary_session_is_tagged_with_its_tenant(empty_warehouse, monkeypatch) -> None:
+    """Cost attribution: a partition's run (one tenant) tags its session with it; several tenants share."""
+    tags: list[dict] = []
+    connect = type(empty_warehouse).connect
+
+    def recording_connect(self, *, tag=None):
+        tags.append(dict(tag or {}))
+        return connect(self, tag=tag)
+
+    monkeypatch.setattr(type(empty_warehouse), "connect", recording_connect)
+    summaries_for_tenants(empty_warehouse, ["acme"], DAY, DAY, INTERVAL_END)
+    summaries_for_tenants(empty_warehouse, ["acme", "globex"], DAY, DAY, INTERVAL_END)
+    assert [t.get("tenant") for t in tags] == ["acme", None]
+    assert {t["step"] for t in tags} == {"insight_summary"}
