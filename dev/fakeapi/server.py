@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dev.fakeapi.app import FakeSourceApi
@@ -57,13 +59,22 @@ class RunningServer:
 def serve(host: str = LOOPBACK, port: int = 0, api: FakeSourceApi | None = None) -> RunningServer:
     """Start serving ``api`` (a fresh FakeSourceApi by default); port 0 picks a free port."""
     api = api or FakeSourceApi()
-    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server_class = _IPv6Server if ":" in host else _Server
     httpd = server_class((host, port), _handler_for(api))
     httpd.daemon_threads = True
     return RunningServer(httpd, api)
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    """A client that hangs up early (a timeout, a dropped connection) is normal here, not a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
