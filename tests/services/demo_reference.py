@@ -1,5 +1,7 @@
 """The ``make demo`` path as a reference: every demo source and the insight summaries, for the given days, each
-run with ``dag.test()`` exactly as ``dev.demo`` does, on its own moto, fake API and SQLite metadata DB.
+run with ``dag.test()`` on its own moto, fake API and SQLite metadata DB. The sources run as ``dev.demo`` runs
+them; the summaries run once per day by logical date (every tenant), as the distributed stack triggers them,
+not once per published partition as ``dev.demo`` does, so the two outputs stay comparable.
 
 The demo sources are those whose config reads the fake API's demo data (tests/support/sources.py), the same
 DAGs the distributed stack runs (tests/services/conftest.py ``SOURCE_DAGS``); any other source is left out.
