@@ -139,7 +139,7 @@ def demo_resource(source: SourceConfig) -> str | None:
     """
     from dev.fakeapi import seed
 
-    if DEMO_TAG not in source.tags or not set(source.tenants) <= set(seed.DEMO_TENANTS):
+    if DEMO_TAG not in source.tags or not all(seed.is_seeded_tenant(t) for t in source.tenants):
         return None
     extract = source.extract
     columns = set(source.table_schema.column_names)

@@ -21,6 +21,7 @@ import bisect
 import itertools
 import json
 import math
+import os
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -36,6 +37,7 @@ DEFAULT_RATE_LIMIT = 20.0
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 ADMIN_PREFIX = "/_admin/"
+GENERATED_TENANTS_ENV = "SALESTALK_FAKEAPI_TENANTS"  # how many generated tenants t001.. to serve too
 LIST_PARAMETERS = ("updated_since", "updated_before", "page_size", "style", "cursor", "page")
 _LATE_FAULT_SEQ = 10_000_000
 _CACHED_DAYS = 256
@@ -402,7 +404,9 @@ class FakeSourceApi:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``days``: serve only these days; None serves every day from ``seed.FIRST_DAY`` on."""
-        self.tenants = seed.DEMO_TENANTS
+        # Scale runs (benchmarks/tenant_scale.py) also serve the generated tenants t001..tNNN.
+        generated = int(os.environ.get(GENERATED_TENANTS_ENV) or 0)
+        self.tenants = seed.DEMO_TENANTS + seed.generated_tenants(generated)
         self.resources = seed.HTTP_RESOURCES
         self._stored = StoredDays(self.resources, self.tenants, days)
         self._initial_rate_limit = rate_limit

@@ -34,6 +34,13 @@ BROKEN_KINDS = (
 FIRST_DAY = date(2026, 11, 1)
 
 
+def _good(tenant: str) -> int:
+    """Valid events per day: a demo tenant's own count, a generated tenant's (t001..) its model's."""
+    from dev.fakeapi.seed import size_model
+
+    return GOOD[size_model(tenant)]
+
+
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -63,7 +70,7 @@ def good_events(tenant: str, day: date | str) -> list[dict[str, Any]]:
     stamp = day.strftime("%Y%m%d")
     return [
         make_event(rng, tenant, f"R-{stamp}-{n:04d}", start + timedelta(minutes=5 + n * 23 % (23 * 60)))
-        for n in range(1, GOOD[tenant] + 1)
+        for n in range(1, _good(tenant) + 1)
     ]
 
 
@@ -125,9 +132,9 @@ def expected_counts(tenant: str, day: date | str) -> dict[str, int]:
     """Rows in, quarantined, distinct request ids passed, and duplicates dropped within the batch."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
     late = 2 if day > FIRST_DAY else 0
-    extracted = GOOD[tenant] + 3 + 4 + late + 2 + len(BROKEN_KINDS)
+    extracted = _good(tenant) + 3 + 4 + late + 2 + len(BROKEN_KINDS)
     quarantined = 1 + len(BROKEN_KINDS)
-    passed = GOOD[tenant] + late + 1
+    passed = _good(tenant) + late + 1
     return {
         "extracted": extracted,
         "quarantined": quarantined,

@@ -1,7 +1,8 @@
 """Deterministic seed data for the fake source API: pure functions, no I/O.
 
 Each (resource, tenant, day) is drawn from its own ``random.Random`` seeded by those three values, so
-two builds are always equal. Tenants are ``DEMO_TENANTS``. The history starts on ``FIRST_DAY``, the first
+two builds are always equal. Tenants are ``DEMO_TENANTS``, and for scale runs the generated tenants
+``t001``..``t999`` (:func:`generated_tenants`), each sized as one of the demo tenants. The history starts on ``FIRST_DAY``, the first
 of the ``DEMO_DAYS``, and every later day has the same sizes and the same mix of anomalies. Ids are
 numbered per day: day 1 starts at 00001, day 2 at 05001, day n at (n - 1) * 5000 + 1 (``D-``, ``C-``, ``E-``
 prefixes).
@@ -83,6 +84,7 @@ VERSIONED_FIELD: dict[str, str] = {"deals": "amount", "calls": "sentiment", "pro
 EQUAL_GROUP_SIZES = (3, 3, 4, 4, 5, 6)
 
 IDS_PER_DAY = 5_000
+_GENERATED = re.compile(r"t\d{3}")
 _SECOND = timedelta(seconds=1)
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
 _NORMAL_LAST_UPDATE = 23 * 3600 + 50 * 60
@@ -133,9 +135,29 @@ def settled_at(day: date | str) -> datetime:
     return day_start(day) + timedelta(days=1, seconds=_NEXT_DAY_ARRIVAL[1])
 
 
+def generated_tenants(count: int) -> tuple[str, ...]:
+    """``count`` generated tenants for scale runs, ``t001``, ``t002``, ...: each has the sizes and the
+    anomaly mix of a demo tenant (``t001`` as acme, ``t002`` as globex, ``t003`` as initech, and so on)."""
+    return tuple(f"t{number:03d}" for number in range(1, count + 1))
+
+
+def size_model(tenant: str) -> str:
+    """The demo tenant whose daily sizes ``tenant`` has: itself, or for a generated tenant, one in turn."""
+    if tenant in DEMO_TENANTS:
+        return tenant
+    if _GENERATED.fullmatch(tenant):
+        return DEMO_TENANTS[(int(tenant[1:]) - 1) % len(DEMO_TENANTS)]
+    raise ValueError(f"unknown tenant {tenant!r}; expected one of {DEMO_TENANTS} or a generated t001..t999")
+
+
+def is_seeded_tenant(tenant: str) -> bool:
+    """True for a demo tenant and for a generated one (:func:`generated_tenants`)."""
+    return tenant in DEMO_TENANTS or bool(_GENERATED.fullmatch(tenant))
+
+
 def daily_size(resource: str, tenant: str) -> int:
     _check(resource, tenant)
-    return DAILY_SIZES[resource][tenant]
+    return DAILY_SIZES[resource][size_model(tenant)]
 
 
 def anomaly_counts(resource: str, tenant: str) -> dict[str, int]:
@@ -196,8 +218,10 @@ def fault_late_records(
 def _check(resource: str, tenant: str) -> None:
     if resource not in RESOURCES:
         raise ValueError(f"unknown resource {resource!r}; expected one of {RESOURCES}")
-    if tenant not in DEMO_TENANTS:
-        raise ValueError(f"unknown tenant {tenant!r}; expected one of {DEMO_TENANTS}")
+    if not is_seeded_tenant(tenant):
+        raise ValueError(
+            f"unknown tenant {tenant!r}; expected one of {DEMO_TENANTS} or a generated t001..t999"
+        )
 
 
 def _ceil_to_second(moment: datetime) -> datetime:
