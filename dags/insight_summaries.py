@@ -39,6 +39,7 @@ from salestalk.config.loader import load_sources
 from salestalk.dagfactory import DOCS_BASE_URL
 from salestalk.insights import INPUT_SOURCES
 from salestalk.operators.tenant_dynamodb import InsightSummaryOperator, TenantDynamoDBWriteOperator
+from salestalk.tenant_registry import from_registry, pinned_or_empty
 
 DAG_ID = "app_insight_summaries"
 OWNER = "data-platform"
@@ -73,7 +74,9 @@ only). **Manual recompute:** Trigger DAG with `partition_key` = `acme|2026-11-01
 def build_dag() -> DAG:
     base = os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL)
     runbook_url = base + RUNBOOK
-    tenants = sorted({t for source in load_sources().configs.values() for t in source.tenants})
+    configs = list(load_sources().configs.values())
+    tenants = sorted({t for source in configs for t in pinned_or_empty(source)})  # never the registry here
+    registry_sources = sorted(s.name for s in configs if from_registry(s))
     inputs = [curated_asset(name) for name in INPUT_SOURCES]
     all_inputs = inputs[0]
     for asset in inputs[1:]:
@@ -104,10 +107,10 @@ def build_dag() -> DAG:
                 description="Manual runs without partition_key: the UTC day (YYYY-MM-DD) for the tenants below.",
             ),
             TENANTS_PARAM: Param(
-                tenants,
+                [] if registry_sources else tenants,
                 type="array",
-                items={"type": "string", "enum": tenants},
-                description="Manual runs with day: the tenants (default: all).",
+                items={"type": "string"} if registry_sources else {"type": "string", "enum": tenants},
+                description="Manual runs with day: the tenants (default: all; registry tenants checked at run time).",
             ),
         },
         default_args={
@@ -131,11 +134,14 @@ def build_dag() -> DAG:
             import logging
 
             from salestalk.assets import summary_target
+            from salestalk.config.loader import load_sources
+            from salestalk.tenant_registry import all_tenants
 
+            known = all_tenants(load_sources().configs.values()) if registry_sources else tenants
             chosen, day = summary_target(
                 getattr(dag_run, "partition_key", None),
                 params,
-                tenants,
+                known,
                 getattr(dag_run, "logical_date", None),
             )
             logging.getLogger(__name__).info("summary of %s for tenant(s) %s", day, ", ".join(chosen))

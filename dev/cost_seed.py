@@ -176,7 +176,7 @@ def seed_demo_usage(
 
     config = load_config(config)
     today = today or dt.datetime.now(dt.UTC).date()
-    pairs = {name: c.tenants for name, c in load_sources().configs.items()}
+    pairs = {name: c.tenants or [] for name, c in load_sources().configs.items()}
     count = max(1, sum(len(t) for t in pairs.values()))
     daily = DEMO_BUDGET_SHARE * config.budget_usd / config.price_per_credit_usd / 30 / count
     rows = demo_usage(pairs, today=today, daily_credits=daily)

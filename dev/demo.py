@@ -211,7 +211,7 @@ def run_demo() -> int:
         for prefix, count in s3_overview(stack.s3_client(), settings.bucket).items():
             print(f"{prefix:<48} {count:>5} objects")
         print_insight_items(
-            stack, settings.dynamodb_table, sorted({t for c in configs.values() for t in c.tenants})
+            stack, settings.dynamodb_table, sorted({t for c in configs.values() for t in c.tenants or []})
         )
         print(f"\nWarehouse:        {warehouse.location}")
         print(f"Cost:             {seed_demo_usage(warehouse)}")

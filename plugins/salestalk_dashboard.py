@@ -143,7 +143,9 @@ def render(
     e = html.escape
     here = f"{base}{URL_PREFIX}/"
     static = f"{here}{STATIC_PAGE}/"
-    tenants = sorted({t for c in configs.values() for t in c.tenants})
+    from salestalk.tenant_registry import all_tenants
+
+    tenants = all_tenants(configs.values(), any_status=True)
 
     def options(values: list[str], chosen: str | None, every: str) -> str:
         items = [f'<option value="">{every}</option>']

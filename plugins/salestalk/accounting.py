@@ -70,9 +70,11 @@ def summarise(tenant: str, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def batch_summaries(
     warehouse: Warehouse, source: SourceConfig, interval_start: dt.datetime | str
 ) -> list[dict[str, Any]]:
+    from salestalk.tenant_registry import source_tenants
     from salestalk.warehouse.tables import batch_results
 
-    by_tenant: dict[str, dict[str, dict]] = {t: {} for t in source.tenants}
+    expected = source_tenants(source)
+    by_tenant: dict[str, dict[str, dict]] = {t: {} for t in expected}
     by_tenant.update(batch_results(warehouse, source.name, interval_start))
     return [summarise(tenant, steps) for tenant, steps in sorted(by_tenant.items())]
 
@@ -107,7 +109,9 @@ def curated_state(
     def entry(tenant: str) -> dict[str, Any]:
         return state.setdefault(tenant, {"curated": 0, "published_by": [], "last_attempt": None})
 
-    for tenant in source.tenants:
+    from salestalk.tenant_registry import source_tenants
+
+    for tenant in source_tenants(source):
         entry(tenant)
     with warehouse.connect(tag={"source": source.name, "step": "status"}) as s:
         d = s.dialect

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from salestalk.config.models import SourceConfig
 
 DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"
+REGISTRY_TENANTS_ROW = "the tenant registry's active tenants, read when a run starts (docs/tenancy.md)"
 
 
 def runbook_url(source: SourceConfig) -> str:
@@ -80,7 +81,7 @@ def doc_md(source: SourceConfig) -> str:
             "|---|---|",
             f"| Owner | {source.owner} |",
             f"| On-call | {source.oncall.team}: {source.oncall.contact} ([rota]({source.oncall.url})) |",
-            f"| Tenants | {', '.join(source.tenants)} |",
+            f"| Tenants | {', '.join(source.tenants) if source.tenants is not None else REGISTRY_TENANTS_ROW} |",
             f"| Schedule | `{source.schedule}` (UTC data intervals), catchup {'on' if source.catchup else 'off'} |",
             f"| Extract | {where} |",
             f"| Primary key | {', '.join(source.table_schema.primary_key)} |",

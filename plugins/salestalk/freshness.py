@@ -202,7 +202,9 @@ def observe(warehouse: Warehouse, source: SourceConfig) -> list[Observation]:
             ):
                 found[row[0]] = (*row[1:4], int(row[4]))
     result = []
-    for tenant in source.tenants:
+    from salestalk.tenant_registry import source_tenants
+
+    for tenant in source_tenants(source):  # the active ones: a paused or offboarded tenant is not late
         loaded, business_date, interval, rows = found.get(tenant, (None, None, None, 0))
         result.append(
             Observation(

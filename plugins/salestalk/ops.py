@@ -72,7 +72,16 @@ def _source(name: str | None, line: str) -> SourceConfig:
 
 
 def _all_tenants() -> list[str]:
-    return sorted({t for source in _configs().values() for t in source.tenants})
+    from salestalk.tenant_registry import all_tenants
+
+    return all_tenants(_configs().values(), any_status=True)
+
+
+def _source_tenants(source: SourceConfig) -> list[str]:
+    """A source's tenants of any status (an offboarded tenant's data stays readable)."""
+    from salestalk.tenant_registry import known_tenants
+
+    return known_tenants(source)
 
 
 def _tenant(
@@ -81,7 +90,7 @@ def _tenant(
     """``value`` if it is a tenant of ``source`` (of any source without one); else a usage error."""
     if not value and not required:
         return None
-    tenants = list(source.tenants) if source else _all_tenants()
+    tenants = _source_tenants(source) if source else _all_tenants()
     if value in tenants:
         return value
     fail_usage(line, _listed(f"tenants of {source.name}" if source else "tenants", tenants))
@@ -522,7 +531,7 @@ def usage(args: argparse.Namespace) -> int:
     if args.values == "sources":
         fail_usage(line, _listed("sources", sorted(_configs())))
     if args.values == "tenants":
-        tenants = list(source.tenants) if source else _all_tenants()
+        tenants = _source_tenants(source) if source else _all_tenants()
         fail_usage(line, _listed(f"tenants of {source.name}" if source else "tenants", tenants))
     if args.values == "intervals" and source:
         recorded = recorded_or_empty(source.name, args.tenant)

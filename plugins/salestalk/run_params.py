@@ -24,10 +24,32 @@ class RunParamsError(ValueError):
 
 
 def param_specs(source: SourceConfig) -> dict[str, dict[str, Any]]:
-    """``{name: {"default": ..., **json_schema}}`` of the source DAG's params, for ``airflow.sdk.Param``."""
-    tenants = list(source.tenants)
-    return {
-        TENANTS: {
+    """``{name: {"default": ..., **json_schema}}`` of the source DAG's params, for ``airflow.sdk.Param``.
+
+    Parse time: a registry source (no pinned ``tenants``) gets no enum here; its names are checked when the
+    run starts (:func:`selected_tenants`), since nothing may call the registry while the DAG file parses.
+    """
+    from salestalk.tenancy import TENANT_ID_MAX_LENGTH, TENANT_ID_PATTERN
+
+    if source.tenants is None:
+        tenants_spec: dict[str, Any] = {
+            "default": [],
+            "type": "array",
+            "items": {
+                "type": "string",
+                "pattern": f"^{TENANT_ID_PATTERN.pattern}$",
+                "maxLength": TENANT_ID_MAX_LENGTH,
+            },
+            "uniqueItems": True,
+            "title": "Tenants",
+            "description": (
+                "The tenants this run processes (empty: every tenant active in the tenant registry when the run "
+                "starts). Names are checked against the registry at run time."
+            ),
+        }
+    else:
+        tenants = list(source.tenants)
+        tenants_spec = {
             "default": tenants,
             "type": "array",
             "items": {"type": "string", "enum": tenants},
@@ -35,7 +57,9 @@ def param_specs(source: SourceConfig) -> dict[str, dict[str, Any]]:
             "minItems": 1,
             "title": "Tenants",
             "description": "The tenants this run processes (default: all).",
-        },
+        }
+    return {
+        TENANTS: tenants_spec,
         INTERVAL_START: {
             "default": None,
             "type": ["null", "string"],
@@ -49,19 +73,28 @@ def param_specs(source: SourceConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def selected_tenants(source: SourceConfig, params: dict[str, Any] | None) -> list[str]:
-    """The run's tenants in config order; an unknown tenant is an error naming the valid ones."""
+def selected_tenants(
+    source: SourceConfig, params: dict[str, Any] | None, available: list[str] | None = None
+) -> list[str]:
+    """The run's tenants in ``available`` order (default: the pinned list, else the registry's active
+    tenants, read now); a tenant not available is an error naming the valid ones."""
+    if available is None:
+        from salestalk.tenant_registry import source_tenants
+
+        available = source_tenants(source)
+    where = "in the tenant registry" if source.tenants is None else "in its config"
     wanted = (params or {}).get(TENANTS)
     if wanted in (None, [], ""):
-        return list(source.tenants)
+        return list(available)
     if isinstance(wanted, str):
         wanted = [t.strip() for t in wanted.split(",") if t.strip()]
-    unknown = sorted(set(wanted) - set(source.tenants))
+    unknown = sorted(set(wanted) - set(available))
     if unknown:
         raise RunParamsError(
-            f"param {TENANTS!r}: {unknown} not tenant(s) of source {source.name}; valid: {', '.join(source.tenants)}"
+            f"param {TENANTS!r}: {unknown} not active tenant(s) of source {source.name} {where}; "
+            f"valid: {', '.join(available) or '(none)'}"
         )
-    return [t for t in source.tenants if t in set(wanted)]
+    return [t for t in available if t in set(wanted)]
 
 
 def _aware(value: Any) -> dt.datetime:

@@ -116,7 +116,11 @@ def _run_tenants(source, context: Any) -> list[str]:
     from salestalk.names import SELECT_TASK_ID
 
     chosen = context["ti"].xcom_pull(task_ids=SELECT_TASK_ID) if "ti" in context else None
-    return list(chosen) if chosen else list(source.tenants)
+    if chosen:
+        return list(chosen)
+    from salestalk.tenant_registry import source_tenants
+
+    return source_tenants(source)
 
 
 def _written(services: Any, tenant: str) -> list[str]:

@@ -40,7 +40,7 @@ def configs(folder: Path | None = None) -> dict[str, SourceConfig]:
 
 def all_tenants(folder: Path | None = None) -> list[str]:
     """Every tenant of every source, sorted: the tenants the insight summaries run for."""
-    return sorted({t for c in configs(folder).values() for t in c.tenants})
+    return sorted({t for c in configs(folder).values() for t in c.tenants or []})
 
 
 def sources_where(

@@ -106,7 +106,7 @@ def deadline_missed(
         by_status: dict[str, list[str]] = {"published": [], "failed": [], "running": []}
         for tenant, where in progress.items():
             by_status[where["status"]].append(tenant)
-        tenants = list(progress) or list(config.tenants)
+        tenants = list(progress) or list(config.tenants or [])
         parts = [f"published {len(by_status['published'])} of {len(tenants)} tenant(s)"]
         if by_status["published"]:
             parts[0] += f" ({', '.join(by_status['published'])})"
@@ -204,7 +204,7 @@ def task_failed(context: Any) -> dict[str, str]:
         if first_line.startswith(HELD_BACK_MESSAGE):
             log.warning("publish held back; the report task's dq_error_rate alert pages it: %s", first_line)
             return {}
-        tenants = (facts["tenant"],) if facts["tenant"] else tuple(config.tenants)
+        tenants = (facts["tenant"],) if facts["tenant"] else tuple(config.tenants or ())
         counts = {"try_number": facts["try_number"], "max_tries": facts["max_tries"]}
         if not isinstance(config, _AppDag):
             facts["interval_start"], facts["interval_end"] = _run_interval(config, context, facts)

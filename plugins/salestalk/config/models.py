@@ -331,7 +331,15 @@ class SourceConfig(Strict):
     retry_delay_seconds: int = Field(default=30, gt=0)
     max_retry_delay_seconds: int = Field(default=600, gt=0)
     execution_timeout_minutes: int = Field(default=30, gt=0, le=24 * 60)
-    tenants: list[TenantId] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
+    tenants: list[TenantId] | None = Field(
+        default=None,
+        min_length=1,
+        json_schema_extra={"uniqueItems": True},
+        description=(
+            "The tenants this source runs, pinned. Omit to take them from the tenant registry at run time "
+            "(the active tenants that have this source; docs/tenancy.md)."
+        ),
+    )
     extract: Extract
     table_schema: TableSchema = Field(alias="schema")
     expectation_suite: Identifier
@@ -361,7 +369,9 @@ class SourceConfig(Strict):
 
     @field_validator("tenants")
     @classmethod
-    def _tenants_unique(cls, tenants: list[str]) -> list[str]:
+    def _tenants_unique(cls, tenants: list[str] | None) -> list[str] | None:
+        if tenants is None:
+            return None
         duplicates = sorted({t for t in tenants if tenants.count(t) > 1})
         if duplicates:
             raise ValueError(f"duplicate tenant(s) {duplicates}")

@@ -40,19 +40,34 @@ class SelectTenantsOperator(BaseOperator):
 
         from salestalk.batch import format_utc
         from salestalk.run_params import RunParamsError, run_interval, selected_tenants
+        from salestalk.tenant_registry import from_registry, get_registry
 
         source = _source(self.source_name)
+        origin = "config (pinned)"
+        available = list(source.tenants or [])
+        if from_registry(source):
+            registry = get_registry()  # run time only: the DAG file never asks the registry
+            listing = registry.listing()  # RegistryError (unreachable) fails this try; retries apply
+            available = listing.active_for(source.name)
+            origin = f"tenant registry ({registry!r})"
+            for rejected in listing.rejected:
+                log.warning("registry entry skipped, never run: %s", rejected)
+            if listing.rejected:
+                context["ti"].xcom_push(key="registry_rejected", value=[str(r) for r in listing.rejected])
+            if not available:
+                log.warning("no active tenant of %s in the %s: nothing to run", source.name, origin)
         try:
-            tenants = selected_tenants(source, context["params"])
+            tenants = selected_tenants(source, context["params"], available)
             start, end = run_interval(source, context)
         except RunParamsError as exc:
             raise AirflowFailException(f"{exc}. Trigger the DAG again with valid params.") from exc
         log.info(
-            "run %s: %d of %d tenant(s) (%s), interval %s to %s",
+            "run %s: %d of %d tenant(s) from the %s (%s), interval %s to %s",
             context["run_id"],
             len(tenants),
-            len(source.tenants),
-            ", ".join(tenants),
+            len(available),
+            origin,
+            ", ".join(tenants) or "-",
             format_utc(start),
             format_utc(end),
         )
