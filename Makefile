@@ -8,7 +8,8 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export GX_ANALYTICS_ENABLED := false
 
 .PHONY: help setup demo airflow stop airflow-status env airflow-cli alerts freshness cost status quarantine redrive \
-	dead-letters dead-letter-redrive validate-config config-schema lint format browser test test-fast benchmarks lock clean
+	dead-letters dead-letter-redrive tenants tenant-onboard tenant-pause tenant-resume tenant-offboard \
+	validate-config config-schema lint format browser test test-fast benchmarks lock clean
 
 # $(call need,VAR,usage line[,sources|tenants|intervals]): when VAR is empty, a one-line usage error naming
 # the valid values (of SOURCE when it is set), exit 2.
@@ -69,6 +70,26 @@ redrive: setup ## SOURCE= TENANT= INTERVAL=: re-validate and publish one quarant
 	$(call need,TENANT,make redrive SOURCE=<source> TENANT=<tenant> INTERVAL=<start>,tenants)
 	$(call need,INTERVAL,make redrive SOURCE=<source> TENANT=<tenant> INTERVAL=<start>,intervals)
 	$(PY) -m salestalk quarantine redrive --source "$(SOURCE)" --tenant "$(TENANT)" --interval "$(INTERVAL)"
+
+tenants: setup ## [SOURCE=]: the tenant registry, each tenant's status and sources
+	$(PY) -m salestalk tenants list $(if $(SOURCE),--source "$(SOURCE)")
+
+tenant-onboard: setup ## TENANT= SOURCES="a b": add a tenant as active to the registry (its next run includes it)
+	$(call need,TENANT,make tenant-onboard TENANT=<tenant> SOURCES='<source> ...')
+	$(call need,SOURCES,make tenant-onboard TENANT=<tenant> SOURCES='<source> ...',sources)
+	$(PY) -m salestalk tenants onboard --tenant "$(TENANT)" $(foreach s,$(SOURCES),--source "$(s)")
+
+tenant-pause: setup ## TENANT=: stop new runs for a tenant (data stays); make tenant-resume TENANT= undoes it
+	$(call need,TENANT,make tenant-pause TENANT=<tenant>)
+	$(PY) -m salestalk tenants pause --tenant "$(TENANT)"
+
+tenant-resume: setup ## TENANT=: make a paused or offboarded tenant active again
+	$(call need,TENANT,make tenant-resume TENANT=<tenant>)
+	$(PY) -m salestalk tenants resume --tenant "$(TENANT)"
+
+tenant-offboard: setup ## TENANT=: stop new runs for a tenant for good; never deletes its data
+	$(call need,TENANT,make tenant-offboard TENANT=<tenant>)
+	$(PY) -m salestalk tenants offboard --tenant "$(TENANT)"
 
 dead-letters: setup ## TENANT=: the DynamoDB dead letters of a tenant
 	$(call need,TENANT,make dead-letters TENANT=<tenant>,tenants)

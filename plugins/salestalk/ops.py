@@ -554,6 +554,63 @@ def _is_cli_process() -> bool:
     return getattr(spec, "name", None) == "salestalk.__main__"
 
 
+def tenants_list(args: argparse.Namespace) -> int:
+    """The registry's tenants with status and sources, then its rejected entries."""
+    from salestalk.tenant_registry import RegistryError, get_registry
+
+    registry = get_registry()
+    try:
+        listing = registry.listing()
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    entries = [e for e in listing.entries if not args.source or args.source in e.sources]
+    if args.json:
+        _print_json([e.model_dump(mode="json") for e in entries])
+        return 0
+    readers = sorted(n for n, c in _configs().items() if c.tenants is None)
+    print(f"tenant registry: {registry!r}; sources reading it: {', '.join(readers) or '(none: all pinned)'}")
+    rows = [("tenant", "status", "sources", "updated")]
+    rows += [(e.tenant, e.status.value, ",".join(e.sources) or "-", e.updated_at or "-") for e in entries]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for rejected in listing.rejected:
+        print(f"skipped (never run): {rejected}", file=sys.stderr)
+    return 1 if listing.rejected else 0
+
+
+def _tenant_status(args: argparse.Namespace, status: str) -> int:
+    from salestalk.tenancy import InvalidTenantId
+    from salestalk.tenant_registry import RegistryError, TenantStatus, get_registry, set_status
+
+    line = f"{CLI} tenants {args.tenants_command} --tenant <tenant>" + (
+        " --source <source> [--source ...]" if args.tenants_command == "onboard" else ""
+    )
+    if not args.tenant:
+        fail_usage(line)
+    sources = getattr(args, "source", None) or None
+    if args.tenants_command == "onboard":
+        if not sources:
+            fail_usage(line, _listed("sources", sorted(_configs())))
+        unknown = sorted(set(sources) - set(_configs()))
+        if unknown:
+            fail_usage(line, f"unknown source(s) {unknown}; " + _listed("sources", sorted(_configs())))
+    registry = get_registry()
+    try:
+        entry = set_status(registry, args.tenant, TenantStatus(status), sources)
+    except (InvalidTenantId, RegistryError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    pinned = sorted(n for n in entry.sources if n in _configs() and _configs()[n].tenants is not None)
+    print(f"{entry.tenant}: {entry.status.value} for {', '.join(entry.sources)} in {registry!r}")
+    if status == "offboarded":
+        print("its data stays in place: offboarding only stops new runs")
+    if pinned:
+        print(f"note: {', '.join(pinned)} pin(s) tenants in config and ignore the registry", file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the operator commands to ``python -m salestalk``; as that command, load the local stack's env."""
     if _is_cli_process():
@@ -637,6 +694,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     air.add_argument("args", nargs=argparse.REMAINDER, help="the airflow CLI's arguments, after --")
     air.set_defaults(func=airflow)
+
+    reg = commands.add_parser("tenants", help="the tenant registry: list, onboard, pause, resume, offboard")
+    reg.set_defaults(
+        func=lambda _: fail_usage(f"{CLI} tenants list|onboard|pause|resume|offboard", "see --help")
+    )
+    t_commands = reg.add_subparsers(dest="tenants_command")
+    t_list = t_commands.add_parser("list", help="each tenant's status and sources")
+    t_list.add_argument("--source")
+    t_list.add_argument("--json", action="store_true")
+    t_list.set_defaults(func=tenants_list)
+    for name, state, text in (
+        ("onboard", "active", "add a tenant (or add sources to it) as active: its next run includes it"),
+        ("pause", "paused", "stop new runs for a tenant; its data stays"),
+        ("resume", "active", "make a paused or offboarded tenant active again"),
+        ("offboard", "offboarded", "stop new runs for a tenant for good; never deletes its data"),
+    ):
+        parser = t_commands.add_parser(name, help=text)
+        parser.add_argument("--tenant")
+        if name == "onboard":
+            parser.add_argument("--source", action="append", help="a source the tenant has (repeatable)")
+        parser.set_defaults(func=lambda args, state=state: _tenant_status(args, state))
 
     use = commands.add_parser(
         "usage", help="a one-line usage error naming the valid values, exit 2 (for make)"
