@@ -6,7 +6,9 @@ does its work idempotently for that batch, and returns a small dict of counts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -37,6 +39,7 @@ from salestalk.storage.keys import interval_segments
 from salestalk.storage.tenant_s3 import TenantS3
 from salestalk.warehouse import tables
 from salestalk.warehouse.dialect import is_identifier
+from salestalk.warehouse.lock import lock_times
 
 if TYPE_CHECKING:
     import requests
@@ -234,6 +237,35 @@ def _require(result: dict | None, batch: Batch, missing: str, upstream: str) -> 
     return result
 
 
+def lock_timed(step: str):
+    """Add the step's warehouse lock seconds to its result (``lock_wait_seconds``, ``lock_held_seconds``,
+    summed over its sessions) and log them in one line."""
+
+    def wrap(function):
+        @functools.wraps(function)
+        def run(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
+            with lock_times() as times:
+                result = function(source, batch, services)
+            log.info(
+                "%s %s: warehouse lock waited %.1f s, held %.1f s over %d session(s)",
+                step,
+                batch.describe(),
+                times.wait,
+                times.held,
+                times.sessions,
+            )
+            return {
+                **result,
+                "lock_wait_seconds": round(times.wait, 3),
+                "lock_held_seconds": round(times.held, 3),
+            }
+
+        return run
+
+    return wrap
+
+
+@lock_timed(LOAD)
 def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """Replace the batch's staging rows with its landed parts, cast to the schema, atomically for readers."""
     s3 = services.tenant_s3(batch.tenant)
@@ -243,12 +275,16 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
     wh = services.warehouse
     load_id = uuid.uuid4().hex
     staging = f"{STAGING}.{source.name}"
-    with wh.connect(tag=_tag(batch, LOAD)) as s:
+    keys = [part["key"] for part in manifest.parts]
+    # the S3 reads happen before the session opens: the embedded warehouse has one writer at a time
+    with (
+        wh.fetch_parts(source, load_id, keys, checked_reader(s3, manifest)) as parts,
+        wh.connect(tag=_tag(batch, LOAD)) as s,
+    ):
         d = s.dialect
         tables.ensure_tables(s, source)
         tables.set_batch(s, batch, loaded_at=manifest.landed_at, load_id=load_id)
-        keys = [part["key"] for part in manifest.parts]
-        raw = wh.stage_parts(s, source, load_id, keys, checked_reader(s3, manifest))
+        raw = wh.stage_parts(s, source, parts)
         try:
             s.execute(tables.insert_staging_sql(d, source, raw))
         finally:
@@ -341,6 +377,7 @@ def _batch_verdicts(d: Any, source: SourceConfig) -> str:
     )
 
 
+@lock_timed(VALIDATE)
 def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """Verdicts for every staged row (the suite compiled to SQL), cross-checked by GX on the same rows."""
     from salestalk.pii import landed_suite
@@ -384,31 +421,34 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         }
         rows, failing, unique_passing = int(rows), int(failing), int(unique_passing)
         extra = sorted(c for c in observed if c not in schema.column_names and is_identifier(c))
-        checks = quality_sql.evaluate_table_checks(suite, present + extra, rows)
-        table_failures = [_describe_check(c) for c in checks if not c.success]
-        gx = _run_gx(s, suite, batch, rows, schema.primary_key, present, extra)
-        _cross_check(gx, reason_counts, batch)
+        gx_suite, gx_frame = _gx_input(s, suite, rows, present, extra)
         profile = _profile(s, source, batch, present)
         anomalies = _anomalies(s, source, batch, profile)
-        passing = rows - failing
-        result = {
-            "rows": rows,
-            "failing": failing,
-            "passing": passing,
-            "passed": unique_passing,
-            "duplicates_dropped": passing - unique_passing,
-            "error_rate": failing / rows if rows else 0.0,
-            "reasons": reason_counts,
-            "table_failures": table_failures,
-            "unexpected_columns": extra,
-            "missing_columns": [c for c in schema.column_names if c not in present] if rows else [],
-            "gx_success": gx.success,
-            "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "schema expectations on a sample",
-            "data_docs": str(gx.docs_index) if gx.docs_index else None,
-            "data_docs_page": str(gx.docs_page) if gx.docs_page else None,
-            "profile": profile.as_dict(),
-            "anomalies": [a.as_dict() for a in anomalies],
-        }
+    # GX and the table checks run between two sessions, so the warehouse is free meanwhile
+    checks = quality_sql.evaluate_table_checks(suite, present + extra, rows)
+    table_failures = [_describe_check(c) for c in checks if not c.success]
+    gx = _run_gx(gx_frame, gx_suite, batch, schema.primary_key)
+    _cross_check(gx, reason_counts, batch)
+    passing = rows - failing
+    result = {
+        "rows": rows,
+        "failing": failing,
+        "passing": passing,
+        "passed": unique_passing,
+        "duplicates_dropped": passing - unique_passing,
+        "error_rate": failing / rows if rows else 0.0,
+        "reasons": reason_counts,
+        "table_failures": table_failures,
+        "unexpected_columns": extra,
+        "missing_columns": [c for c in schema.column_names if c not in present] if rows else [],
+        "gx_success": gx.success,
+        "gx_scope": "full suite" if rows <= GX_FULL_SUITE_MAX_ROWS else "schema expectations on a sample",
+        "data_docs": str(gx.docs_index) if gx.docs_index else None,
+        "data_docs_page": str(gx.docs_page) if gx.docs_page else None,
+        "profile": profile.as_dict(),
+        "anomalies": [a.as_dict() for a in anomalies],
+    }
+    with services.warehouse.connect(tag=_tag(batch, VALIDATE)) as s:
         tables.record_result(s, batch, VALIDATE, result)
     log.debug("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
@@ -466,18 +506,14 @@ def _anomalies(s: Any, source: SourceConfig, batch: Batch, profile: Any) -> list
     return detect(profile, history, config, now=batch.interval_start)
 
 
-def _run_gx(
-    s: Any, suite: Any, batch: Batch, rows: int, key_columns: list[str], present: list[str], extra: list[str]
-) -> Any:
-    """Real GX on the batch for its own results and the Data Docs; row verdicts come from the SQL.
+def _gx_input(s: Any, suite: Any, rows: int, present: list[str], extra: list[str]) -> tuple[Any, Any]:
+    """The suite GX checks and the frame it checks, read from the session's batch rows.
 
     GX sees the observed columns (unknown ones as nulls) under their config names. Up to
     GX_FULL_SUITE_MAX_ROWS rows GX checks the whole suite, which also cross-checks the SQL. Above that GX
     checks only the schema expectations on a small sample, so memory stays flat.
     """
     import dataclasses
-
-    from salestalk.quality.gx_runner import run_gx
 
     d = s.dialect
     selected = [f'{d.ident(c)} AS "{c}"' for c in present] + [
@@ -491,6 +527,14 @@ def _run_gx(
     frame = s.frame(sql)
     if not selected:
         frame = frame.iloc[:, 0:0]
+    return suite, frame
+
+
+def _run_gx(frame: Any, suite: Any, batch: Batch, key_columns: list[str]) -> Any:
+    """Real GX on the batch, outside any session, for its own results and the Data Docs; row verdicts come
+    from the SQL. The GX context is built once per process (:func:`salestalk.quality.gx_runner.gx_context`)."""
+    from salestalk.quality.gx_runner import run_gx
+
     return run_gx(
         frame,
         suite,
@@ -505,6 +549,7 @@ def _describe_check(check: Any) -> str:
     return f"{check.type}: observed {check.observed}, expected {check.expected}"
 
 
+@lock_timed(QUARANTINE)
 def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """Copy the batch's failing rows, with their reasons and the record as landed, to ``quarantine.<source>``
     and to S3. Only these rows get a ``_raw_record``, built from the landed parts."""
@@ -516,67 +561,82 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
     wh = services.warehouse
     with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
         d = s.dialect
-        i = d.ident
         tables.ensure_tables(s, source)
         _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
         tables.set_batch(s, batch)
-        tables.select_batch_rows(s, source)
-        quarantine_table = d.table(QUARANTINE_SCHEMA, source.name)
-        staged = [i(c) for c in tables.staging_columns(source)]
-        reasons = d.ordered_array_agg.format(value=f"bv.{i('_reason')}", order=f"bv.{i('_reason_pos')}")
-        where, params = tables.batch_filter(d, batch)
         failing = int(s.fetchall(f"SELECT COUNT(*) FROM ({_batch_verdicts(d, source)}) fv")[0][0])
-        manifest = read_manifest(s3, batch) if failing else None
-        if failing and manifest is None:
-            raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
-        raw = (
-            wh.stage_parts(
-                s, source, uuid.uuid4().hex, [p["key"] for p in manifest.parts], checked_reader(s3, manifest)
-            )
-            if manifest
-            else None
+    # the manifest and the landed parts are read from S3 between sessions, never while one is open
+    manifest = read_manifest(s3, batch) if failing else None
+    if failing and manifest is None:
+        raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
+    fetching = (
+        wh.fetch_parts(
+            source, uuid.uuid4().hex, [p["key"] for p in manifest.parts], checked_reader(s3, manifest)
         )
-        try:
-            s.execute("BEGIN")
-            s.execute(f"DELETE FROM {quarantine_table} WHERE {where}", params)
-            if raw is not None:
-                s.execute(
-                    f"INSERT INTO {quarantine_table} ({', '.join(staged)}, {i('_raw_record')}, {i('_reasons')}, "
-                    f"{i('_quarantined_run_id')}) SELECT {', '.join('b.' + c for c in staged)}, "
-                    f"{tables.raw_record_expression(d, source)}, q.reasons, p.{i('run_id')} "
-                    f"FROM {i(tables.BATCH_ROWS)} b JOIN (SELECT bv.{i('_record_num')} AS rn, {reasons} AS reasons "
-                    f"FROM ({_batch_verdicts(d, source)}) bv GROUP BY bv.{i('_record_num')}) q "
-                    f"ON q.rn = b.{i('_record_num')} JOIN {raw} r ON r.{i('_record_num')} = b.{i('_record_num')} "
-                    f"CROSS JOIN {i(tables.BATCH_PARAMS)} p"
-                )
-            s.execute("COMMIT")
-        finally:
-            if raw is not None:
-                wh.drop_staged(s, raw)
-        fetched = s.fetchall(
-            f"SELECT {i('_record_num')}, {i('_raw_record')}, {i('_reasons')} FROM {quarantine_table} "
-            f"WHERE {where} ORDER BY {i('_record_num')}",
-            params,
-        )
-        rows = pa.table(
-            {
-                "_record_num": pa.array([int(r[0]) for r in fetched], pa.int64()),
-                "_raw_record": pa.array([r[1] for r in fetched], pa.string()),
-                "_reasons": pa.array([d.as_list(r[2]) for r in fetched], pa.list_(pa.string())),
-            }
-        )
-        key = _write_quarantine_object(s3, batch, rows)
-        reasons = Counter(reason for r in fetched for reason in d.as_list(r[2]))
-        result = {
-            "quarantined": rows.num_rows,
-            "quarantine_key": key,
-            "reasons": dict(sorted(reasons.items())),
+        if manifest
+        else contextlib.nullcontext(None)
+    )
+    with fetching as parts, wh.connect(tag=_tag(batch, QUARANTINE)) as s:
+        fetched = _quarantine_rows(s, wh, source, batch, parts)
+    d = wh.dialect
+    rows = pa.table(
+        {
+            "_record_num": pa.array([int(r[0]) for r in fetched], pa.int64()),
+            "_raw_record": pa.array([r[1] for r in fetched], pa.string()),
+            "_reasons": pa.array([d.as_list(r[2]) for r in fetched], pa.list_(pa.string())),
         }
+    )
+    key = _write_quarantine_object(s3, batch, rows)
+    reasons = Counter(reason for r in fetched for reason in d.as_list(r[2]))
+    result = {
+        "quarantined": rows.num_rows,
+        "quarantine_key": key,
+        "reasons": dict(sorted(reasons.items())),
+    }
+    with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
         tables.record_result(s, batch, QUARANTINE, result)
     log.debug("%s %s: %s", QUARANTINE, batch.describe(), result)
     return result
 
 
+def _quarantine_rows(s: Any, wh: Warehouse, source: SourceConfig, batch: Batch, parts: Any) -> list[tuple]:
+    """Statements only: replace the batch's quarantine rows (``_raw_record`` from the fetched ``parts``) and
+    return them as (record number, raw record, reasons)."""
+    d = s.dialect
+    i = d.ident
+    tables.ensure_tables(s, source)
+    tables.set_batch(s, batch)
+    tables.select_batch_rows(s, source)
+    quarantine_table = d.table(QUARANTINE_SCHEMA, source.name)
+    staged = [i(c) for c in tables.staging_columns(source)]
+    reasons = d.ordered_array_agg.format(value=f"bv.{i('_reason')}", order=f"bv.{i('_reason_pos')}")
+    where, params = tables.batch_filter(d, batch)
+    raw = wh.stage_parts(s, source, parts) if parts is not None else None
+    try:
+        s.execute("BEGIN")
+        s.execute(f"DELETE FROM {quarantine_table} WHERE {where}", params)
+        if raw is not None:
+            s.execute(
+                f"INSERT INTO {quarantine_table} ({', '.join(staged)}, {i('_raw_record')}, {i('_reasons')}, "
+                f"{i('_quarantined_run_id')}) SELECT {', '.join('b.' + c for c in staged)}, "
+                f"{tables.raw_record_expression(d, source)}, q.reasons, p.{i('run_id')} "
+                f"FROM {i(tables.BATCH_ROWS)} b JOIN (SELECT bv.{i('_record_num')} AS rn, {reasons} AS reasons "
+                f"FROM ({_batch_verdicts(d, source)}) bv GROUP BY bv.{i('_record_num')}) q "
+                f"ON q.rn = b.{i('_record_num')} JOIN {raw} r ON r.{i('_record_num')} = b.{i('_record_num')} "
+                f"CROSS JOIN {i(tables.BATCH_PARAMS)} p"
+            )
+        s.execute("COMMIT")
+    finally:
+        if raw is not None:
+            wh.drop_staged(s, raw)
+    return s.fetchall(
+        f"SELECT {i('_record_num')}, {i('_raw_record')}, {i('_reasons')} FROM {quarantine_table} "
+        f"WHERE {where} ORDER BY {i('_record_num')}",
+        params,
+    )
+
+
+@lock_timed(PUBLISH)
 def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """MERGE the newest passing version of each key into ``curated.<source>``; older versions never win."""
     schema = source.table_schema

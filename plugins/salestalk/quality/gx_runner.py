@@ -1,7 +1,8 @@
 """Run real Great Expectations 1.x on a pandas DataFrame, with the committed suites.
 
-GX is imported inside the functions (the import alone takes seconds). The file context is rooted
-explicitly at ``great_expectations/`` and cached per process; the in-memory pandas datasource it
+GX is imported inside the functions (the import alone takes seconds; a Celery worker imports it once at
+start, see :mod:`salestalk.worker_preload`). The file context is rooted explicitly at
+``great_expectations/`` and built once per process; the in-memory pandas datasource it
 uses is declared in ``great_expectations.yml``, so a run reads but never rewrites checked-in files.
 Validation results and Data Docs are written under ``great_expectations/uncommitted/`` only.
 """
@@ -36,6 +37,11 @@ _ID_NAMESPACE = uuid.UUID("6f1c2d3e-5a4b-4c8d-9e0f-a1b2c3d4e5f6")
 
 _lock = threading.Lock()
 _contexts: dict[Path, FileDataContext] = {}
+context_builds: dict[
+    Path, int
+] = {}  # how often each root's context was built in this process (tests read it)
+# One validation at a time per process: the cached context and its stores are shared, never a tenant's own.
+_run_lock = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,19 @@ class GxOutcome:
 
 
 def gx_context(root: str | Path | None = None) -> FileDataContext:
-    """File data context rooted at ``root`` (default: the repo's ``great_expectations/``), cached."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-
+    """File data context rooted at ``root`` (default: the repo's ``great_expectations/``), built once per
+    process and reused by every validation, whatever its tenant: it holds the project's configuration and
+    stores, no batch data (each run brings its own DataFrame, suite and tenant-named run)."""
     root = Path(GX_ROOT if root is None else root).resolve()
     with _lock:
         context = _contexts.get(root)
         if context is None:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            import great_expectations as gx
+
             context = gx.get_context(mode="file", context_root_dir=root)
             _contexts[root] = context
+            context_builds[root] = context_builds.get(root, 0) + 1
         return context
 
 
@@ -135,12 +144,16 @@ def _run(
     fmt: dict[str, Any] = {"result_format": result_format, "return_unexpected_index_query": False}
     if key_columns:
         fmt["unexpected_index_column_names"] = list(key_columns)
-    validator = Validator(
-        batch_definition=_batch_definition(context),
-        batch_parameters={"dataframe": _gx_frame(df, suite)},
-        result_format=fmt,
-    )
-    result = validator.validate_expectation_suite(gx_suite)
+    with _run_lock:
+        validator = Validator(
+            batch_definition=_batch_definition(context),
+            batch_parameters={"dataframe": _gx_frame(df, suite)},
+            result_format=fmt,
+        )
+        result = validator.validate_expectation_suite(gx_suite)
+        docs_index, docs_page = (
+            _build_docs(context, validator, result, suite, run_name) if build_docs else (None, None)
+        )
 
     reasons = suite.reasons
     failed_by_key: dict[tuple[Any, ...], set[int]] = {}
@@ -162,9 +175,6 @@ def _run(
             exception=exception,
         )
         outcomes.append((index, outcome))
-    docs_index, docs_page = (
-        _build_docs(context, validator, result, suite, run_name) if build_docs else (None, None)
-    )
     return GxOutcome(
         suite_name=suite.name,
         success=bool(result.success),

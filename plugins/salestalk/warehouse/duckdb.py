@@ -1,4 +1,5 @@
-"""The embedded warehouse: one DuckDB file. Each session is a short connection, so processes take turns."""
+"""The embedded warehouse: one DuckDB file. Each session is a short connection, and processes take turns in a
+first-come-first-served queue (:mod:`.lock`): open a session for statements only, never around S3 or GX work."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from salestalk.warehouse.base import LocalParts, lock_label
 from salestalk.warehouse.dialect import DUCKDB
+from salestalk.warehouse.lock import FifoLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Sequence
@@ -47,63 +50,73 @@ class DuckDBWarehouse:
         self.location = str(path)
         self.lock_timeout_seconds = lock_timeout_seconds
         self.memory_limit = memory_limit
-        self.staged_folders: dict[str, Path] = {}  # read_parquet relation -> its downloaded parts
+        self._lock: FifoLock | None = None
 
     @contextmanager
     def connect(self, *, tag: dict[str, str] | None = None) -> Generator[DuckDBSession, None, None]:
+        """A session, after this process's turn in the lock queue (first come, first served; see .lock)."""
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_seconds
-        delay = 0.05
-        while True:
+        with self.lock.hold(lock_label(tag)) as ticket:
+            # our turn: the file is free unless something outside the queue holds it (a CLI, an old build)
+            remaining = self.lock_timeout_seconds - (ticket.waited if ticket else 0.0)
+            deadline = time.monotonic() + max(remaining, 0.0)
+            delay = 0.05
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
             try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
-            con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
-            con.execute("SET preserve_insertion_order = false")
-            yield DuckDBSession(con)
-        finally:
-            con.close()
+                con.execute("SET TimeZone = 'UTC'")
+                con.execute(f"SET memory_limit = '{self.memory_limit}'")
+                con.execute("SET temp_directory = ?", [str(self.path) + ".tmp"])
+                con.execute("SET preserve_insertion_order = false")
+                yield DuckDBSession(con)
+            finally:
+                con.close()
 
-    def stage_parts(
-        self,
-        session: DuckDBSession,
-        source: SourceConfig,
-        load_id: str,
-        keys: list[str],
-        read: Callable[[str], bytes],
-    ) -> str:
-        """The parts, downloaded one at a time next to the database file, as one ``read_parquet`` relation."""
-        from salestalk.warehouse.tables import raw_columns
+    @property
+    def lock(self) -> FifoLock:
+        """The queue for this database file, shared by every process and thread on the machine."""
+        if self._lock is None or self._lock.timeout_seconds != self.lock_timeout_seconds:
+            folder = self.path.parent / f".{self.path.name}.lock"
+            self._lock = FifoLock(folder, self.lock_timeout_seconds)
+        return self._lock
 
+    @contextmanager
+    def fetch_parts(
+        self, source: SourceConfig, load_id: str, keys: list[str], read: Callable[[str], bytes]
+    ) -> Generator[LocalParts, None, None]:
+        """The parts, downloaded one at a time next to the database file (no session, no lock); removed after."""
         folder = self.path.parent / f".{self.path.name}.parts" / load_id
         folder.mkdir(parents=True, exist_ok=True)
-        files = []
-        for number, key in enumerate(keys):
-            local = folder / f"part-{number:05d}.parquet"
-            local.write_bytes(read(key))
-            files.append(local.as_posix().replace("'", "''"))
-        if not files:
-            relation = DUCKDB.ident(f"raw_{load_id}")
+        try:
+            files = []
+            for number, key in enumerate(keys):
+                local = folder / f"part-{number:05d}.parquet"
+                local.write_bytes(read(key))
+                files.append(local)
+            yield LocalParts(load_id, list(keys), files)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def stage_parts(self, session: DuckDBSession, source: SourceConfig, parts: LocalParts) -> str:
+        """The downloaded parts as one ``read_parquet`` relation (an empty raw table when there are none)."""
+        from salestalk.warehouse.tables import raw_columns
+
+        if not parts.files:
+            relation = DUCKDB.ident(f"raw_{parts.load_id}")
             session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
             return relation
-        listed = ", ".join(f"'{f}'" for f in files)
-        relation = f"read_parquet([{listed}])"
-        self.staged_folders[relation] = folder
-        return relation
+        listed = ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in parts.files)
+        return f"read_parquet([{listed}])"
 
     def drop_staged(self, session: DuckDBSession, relation: str) -> None:
-        folder = self.staged_folders.pop(relation, None)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
+        if not relation.startswith("read_parquet("):  # the files go with fetch_parts
             session.execute(f"DROP TABLE IF EXISTS {relation}")

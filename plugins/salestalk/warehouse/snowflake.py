@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from salestalk.names import STAGING
+from salestalk.warehouse.base import LocalParts
 from salestalk.warehouse.dialect import SNOWFLAKE
 
 if TYPE_CHECKING:
@@ -112,37 +113,46 @@ class SnowflakeWarehouse:
         finally:
             conn.close()
 
-    def stage_parts(
-        self,
-        session: SnowflakeSession,
-        source: SourceConfig,
-        load_id: str,
-        keys: list[str],
-        read: Callable[[str], bytes],
-    ) -> str:
+    @contextmanager
+    def fetch_parts(
+        self, source: SourceConfig, load_id: str, keys: list[str], read: Callable[[str], bytes]
+    ) -> Generator[LocalParts, None, None]:
+        """For an internal stage, the parts downloaded to a temp folder for PUT (before the session opens);
+        an external stage reads the keys in place, so nothing is downloaded."""
+        keys = [stage_path(k) for k in keys]
+        if source.snowflake.stage_kind == "external" or not keys:
+            yield LocalParts(load_id, keys, [])
+            return
+        with tempfile.TemporaryDirectory(prefix="salestalk-put-") as folder:
+            files = []
+            for number, key in enumerate(keys):
+                local = Path(folder) / f"part-{number:05d}.parquet"
+                local.write_bytes(read(key))
+                files.append(local)
+            yield LocalParts(load_id, keys, files)
+
+    def stage_parts(self, session: SnowflakeSession, source: SourceConfig, parts: LocalParts) -> str:
         """COPY the parts into a per-load transient table: from the external stage by key, or (``stage_kind:
-        internal``) after a PUT to a per-load prefix."""
+        internal``) after a PUT of the fetched files to a per-load prefix."""
         from salestalk.warehouse.tables import raw_columns
 
+        load_id = parts.load_id
         relation = SNOWFLAKE.table(STAGING, f"{source.name}__load_{load_id}")
         session.execute(f"CREATE TRANSIENT TABLE {relation} ({', '.join(raw_columns(SNOWFLAKE, source))})")
-        if not keys:
+        if not parts.keys:
             return relation
-        keys = [stage_path(k) for k in keys]
+        keys = [stage_path(k) for k in parts.keys]
         stage = qualified_stage(source.snowflake.stage)
         if source.snowflake.stage_kind == "external":
             origin, files, purge = f"@{stage}", "FILES = (" + ", ".join(f"'{k}'" for k in keys) + ")", ""
         else:
             session.execute(f"CREATE STAGE IF NOT EXISTS {stage}")
             origin, files, purge = f"@{stage}/loads/{load_id}/", "", "PURGE = TRUE"
-            with tempfile.TemporaryDirectory(prefix="salestalk-put-") as folder:
-                for number, key in enumerate(keys):
-                    local = Path(folder) / f"part-{number:05d}.parquet"
-                    local.write_bytes(read(key))
-                    session.execute(
-                        f"PUT 'file://{stage_path(local.as_posix(), absolute=True)}' {origin} "
-                        "AUTO_COMPRESS = FALSE OVERWRITE = TRUE"
-                    )
+            for local in parts.files:
+                session.execute(
+                    f"PUT 'file://{stage_path(local.as_posix(), absolute=True)}' {origin} "
+                    "AUTO_COMPRESS = FALSE OVERWRITE = TRUE"
+                )
         result = session.fetchall(
             f"COPY INTO {relation} FROM {origin} {files} FILE_FORMAT = (TYPE = PARQUET) "
             f"MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE {purge}"

@@ -1,0 +1,238 @@
+"""A fair, bounded and reported writer lock for the embedded DuckDB file: first come, first served across
+processes.
+
+The queue is a folder next to the database. Each waiter takes the next ticket number (under a short
+``flock`` on ``queue.lock``) and holds an ``flock`` on its own ticket file for as long as it waits and
+holds. A ticket's turn comes when no live ticket with a lower number is left. A ticket whose file is no
+longer locked belongs to a process that died: the next waiter removes it, so a killed waiter or holder
+never blocks the queue. A wait longer than the timeout raises :class:`WarehouseLockTimeout`, naming
+who holds the lock and for how long.
+
+Every acquisition that waited logs one line for the on-call reader when it is released, e.g.
+``warehouse lock: waited 12.3 s (4 ahead), held 0.8 s by validate deals/acme``. :func:`lock_times` sums a
+step's wait and hold seconds (see ``lock_wait_seconds`` and ``lock_held_seconds`` in the step results).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+log = logging.getLogger(__name__)
+
+TICKET = "ticket-"
+QUEUE_LOCK = "queue.lock"
+POLL_SECONDS = 0.05
+LOG_WAIT_SECONDS = 1.0  # an acquisition with nobody ahead logs at INFO only if it waited this long
+
+
+class WarehouseLockTimeout(TimeoutError):
+    """The warehouse lock was not ours within the timeout."""
+
+
+@dataclass
+class LockTimes:
+    """Seconds spent waiting for and holding the warehouse lock, summed over sessions."""
+
+    wait: float = 0.0
+    held: float = 0.0
+    sessions: int = 0
+
+    def add(self, wait: float, held: float) -> None:
+        self.wait += wait
+        self.held += held
+        self.sessions += 1
+
+
+_ledgers: contextvars.ContextVar[tuple[LockTimes, ...]] = contextvars.ContextVar("lock_ledgers", default=())
+
+
+@contextmanager
+def lock_times() -> Generator[LockTimes, None, None]:
+    """Sum the wait and hold seconds of every warehouse session opened inside the block (this thread)."""
+    times = LockTimes()
+    token = _ledgers.set((*_ledgers.get(), times))
+    try:
+        yield times
+    finally:
+        _ledgers.reset(token)
+
+
+def record_lock_times(wait: float, held: float) -> None:
+    """Add one session's seconds to every open :func:`lock_times` block."""
+    for times in _ledgers.get():
+        times.add(wait, held)
+
+
+@dataclass
+class Ticket:
+    number: int
+    path: Path
+    fd: int
+    ahead: int  # tickets ahead when it joined the queue
+    waited: float = 0.0
+
+
+def _number(name: str) -> int | None:
+    if not name.startswith(TICKET):
+        return None
+    try:
+        return int(name[len(TICKET) :].split("-", 1)[0])
+    except ValueError:
+        return None
+
+
+def _describe(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+class FifoLock:
+    """First-come-first-served lock on ``directory`` shared by processes and threads on one machine.
+
+    Re-entrant per thread: a session opened inside another session of the same thread does not queue.
+    """
+
+    def __init__(
+        self, directory: Path, timeout_seconds: float, *, poll_seconds: float = POLL_SECONDS
+    ) -> None:
+        self.directory = directory
+        self.timeout_seconds = timeout_seconds
+        self.poll_seconds = poll_seconds
+        self._local = threading.local()
+
+    @contextmanager
+    def hold(self, label: str) -> Generator[Ticket | None, None, None]:
+        """Wait for our turn (at most the timeout), hold the lock for the block, log and record the times."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield None
+            finally:
+                self._local.depth -= 1
+            return
+        started = time.monotonic()
+        ticket = self._join(label)
+        try:
+            self._wait_turn(ticket, started)
+            ticket.waited = time.monotonic() - started
+            self._write(ticket, {"pid": os.getpid(), "label": label, "acquired_at": time.time()})
+            acquired = time.monotonic()
+            self._local.depth = 1
+            try:
+                yield ticket
+            finally:
+                self._local.depth = 0
+                held = time.monotonic() - acquired
+                record_lock_times(ticket.waited, held)
+                level = logging.INFO if ticket.ahead or ticket.waited >= LOG_WAIT_SECONDS else logging.DEBUG
+                log.log(
+                    level,
+                    "warehouse lock: waited %.1f s (%d ahead), held %.1f s by %s",
+                    ticket.waited,
+                    ticket.ahead,
+                    held,
+                    label,
+                )
+        finally:
+            self._leave(ticket)
+
+    def _join(self, label: str) -> Ticket:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / QUEUE_LOCK, "a+b") as queue:
+            fcntl.flock(queue, fcntl.LOCK_EX)
+            numbers = []
+            for name in os.listdir(self.directory):
+                if name.startswith(".new-"):  # only a holder of queue.lock makes these: a dead one's leftover
+                    (self.directory / name).unlink(missing_ok=True)
+                elif (n := _number(name)) is not None:
+                    numbers.append(n)
+            number = max(numbers, default=0) + 1
+            fresh = self.directory / f".new-{uuid.uuid4().hex}"
+            fd = os.open(fresh, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            ticket = Ticket(number, self.directory / f"{TICKET}{number:012d}-{os.getpid()}", fd, len(numbers))
+            self._write(ticket, {"pid": os.getpid(), "label": label, "queued_at": time.time()})
+            os.rename(fresh, ticket.path)  # visible only once locked, so never mistaken for a dead one
+        return ticket
+
+    def _wait_turn(self, ticket: Ticket, started: float) -> None:
+        deadline = started + self.timeout_seconds
+        while True:
+            ahead = self._live_ahead(ticket.number)
+            if ahead is None:
+                return
+            if time.monotonic() >= deadline:
+                raise WarehouseLockTimeout(self._timeout_message(ticket, time.monotonic() - started))
+            time.sleep(self.poll_seconds)
+
+    def _tickets_ahead(self, number: int) -> list[tuple[int, Path]]:
+        found = []
+        for name in os.listdir(self.directory):
+            n = _number(name)
+            if n is not None and n < number:
+                found.append((n, self.directory / name))
+        return sorted(found)
+
+    def _live_ahead(self, number: int) -> Path | None:
+        """The nearest live ticket ahead of ``number`` (dead ones are removed), or None when it is our turn."""
+        for _, path in reversed(self._tickets_ahead(number)):
+            if self._alive(path):
+                return path
+        return None
+
+    @staticmethod
+    def _alive(path: Path) -> bool:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:  # nobody holds it: its process died between joining and leaving
+            log.warning("warehouse lock: removed the ticket of a process that died (%s)", path.name)
+            path.unlink(missing_ok=True)
+            return False
+        finally:
+            os.close(fd)
+
+    def _timeout_message(self, ticket: Ticket, waited: float) -> str:
+        live = [path for _, path in self._tickets_ahead(ticket.number) if self._alive(path)]
+        message = f"warehouse lock on {self.directory} not acquired after {waited:.1f} s"
+        if not live:
+            return message
+        holder = _describe(live[0])
+        since = holder.get("acquired_at")
+        held = f"for {time.time() - since:.1f} s" if since else "(still starting)"
+        return (
+            f"{message}: held by {holder.get('label', '?')} (pid {holder.get('pid', '?')}) {held}, "
+            f"{len(live)} ticket(s) ahead of ours. Raise lock_timeout_seconds or look at that task's log."
+        )
+
+    @staticmethod
+    def _write(ticket: Ticket, info: dict) -> None:
+        body = json.dumps(info).encode()
+        os.ftruncate(ticket.fd, 0)
+        os.pwrite(ticket.fd, body, 0)
+
+    @staticmethod
+    def _leave(ticket: Ticket) -> None:
+        ticket.path.unlink(missing_ok=True)
+        os.close(ticket.fd)
