@@ -25,7 +25,7 @@ Stable API (other tests import it; keep it backwards compatible)::
 repository, the metadata DB URL, the executor, a random 64-byte JWT secret, the API port and the execution
 API URL, free log-server ports, ``LOAD_EXAMPLES=False``, ``PYTHONPATH`` (plugins and the repository root),
 for the LocalExecutor ``AIRFLOW__CORE__PARALLELISM`` (its worker processes; ``parallelism=``, default
-``LOCAL_PARALLELISM`` = 4, which suits a 2-core laptop) and, for Celery, the broker, a result backend on
+:func:`default_parallelism`, two per core: 4 on a 2-core laptop) and, for Celery, the broker, a result backend on
 the metadata DB, a queue and a Redis key prefix unique to this stack (so stacks sharing one Redis never
 steal each other's tasks). Pass ``extra={...}`` to add or override variables. Inherited ``AIRFLOW*``
 variables of the calling process are dropped, so a test's own in-process Airflow settings never leak into
@@ -41,7 +41,8 @@ the stack.
   with its own log file ``<log_dir>/<name>.log`` (default ``$AIRFLOW_HOME/stack-logs``); waits until
   ``/api/v2/monitor/health`` reports every started component healthy; then logs in with
   ``POST /auth/token`` using the SimpleAuthManager password generated into
-  ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. That file and the component logs (the
+  ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``; then creates the pools the source configs
+  name (``ensure_pools()``: ``concurrency.api_pool``, with ``api_pool_slots``; salestalk.pools). That file and the component logs (the
   api-server prints the password) are mode 0600. If a component exits early it raises ``StackError`` with
   the tail of its log.
 - ``stop(grace=20)`` sends SIGTERM to every process group, then SIGKILL to those still alive. Idempotent.
@@ -116,7 +117,7 @@ COMMANDS = {
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 TERMINAL_RUN_STATES = ("success", "failed")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-LOCAL_PARALLELISM = 4  # LocalExecutor worker processes: tasks at a time on a 2-core laptop
+LOCAL_PARALLELISM = 4  # kept for importers: default_parallelism() on a 2-core laptop
 
 
 class StackError(RuntimeError):
@@ -181,7 +182,7 @@ def stack_env(
         "NO_PROXY": "*",
     }
     if parallelism or executor == "LocalExecutor":
-        env["AIRFLOW__CORE__PARALLELISM"] = str(parallelism or LOCAL_PARALLELISM)
+        env["AIRFLOW__CORE__PARALLELISM"] = str(parallelism or default_parallelism())
     if executor == "CeleryExecutor":
         if not broker_url:
             raise ValueError("the CeleryExecutor needs broker_url, e.g. redis://127.0.0.1:6379/0")
@@ -200,6 +201,26 @@ def stack_env(
         )
     env.update(extra or {})
     return env
+
+
+def default_parallelism(cpus: int | None = None) -> int:
+    """LocalExecutor worker processes for this machine: two per core (4 on 2 cores), at least 2.
+
+    Each worker is a pre-forked process of about 150 MiB whether busy or not, and a step is mostly I/O and
+    DuckDB lock waits, so more than two tasks per core only adds memory and contention (issue 15: of the
+    32 default workers, at most 16 were ever busy on 2 cores).
+    """
+    return max(2, 2 * (cpus or os.cpu_count() or 1))
+
+
+def configured_pools(env: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """``{pool: (slots, description)}`` for the source configs a stack with ``env`` reads."""
+    from salestalk.config.loader import load_sources
+    from salestalk.pools import pool_description, required_pools
+
+    folder = env.get("SALESTALK_SOURCES_DIR")
+    configs = list(load_sources(Path(folder) if folder else None).configs.values())
+    return {name: (slots, pool_description(name, configs)) for name, slots in required_pools(configs).items()}
 
 
 class StartedInWith:
@@ -290,7 +311,22 @@ class AirflowStack(StartedInWith):
             self.start_worker(number)
         self.wait_healthy(deadline)
         self.login(deadline)
+        self.ensure_pools()
         return self
+
+    def ensure_pools(self, pools: dict[str, tuple[int, str]] | None = None) -> dict[str, tuple[int, str]]:
+        """Create or resize the pools the stack's source configs name (``concurrency.api_pool``), over the
+        REST API: a task whose pool is missing would never run. Returns ``{pool: (slots, description)}``."""
+        pools = configured_pools(self.env) if pools is None else pools
+        for name, (slots, description) in pools.items():
+            body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+            try:
+                self.request("POST", "/api/v2/pools", body)
+            except StackError as error:
+                if "HTTP 409" not in str(error):
+                    raise
+                self.request("PATCH", f"/api/v2/pools/{_quote(name)}", body)
+        return pools
 
     def start_worker(self, number: int) -> str:
         """Start (or restart) Celery worker ``number``; returns its component name."""
@@ -851,7 +887,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("serve", help="foreground; what start runs in the background")
     run.add_argument("--port", type=int, default=8080)
     for command in (start, run):
-        command.add_argument("--parallelism", type=int, help=f"tasks at a time (default {LOCAL_PARALLELISM})")
+        command.add_argument(
+            "--parallelism", type=int, help=f"tasks at a time (default {default_parallelism()})"
+        )
         command.add_argument(
             "--env", type=_env_pair, action="append", default=[], help="NAME=VALUE for every component"
         )

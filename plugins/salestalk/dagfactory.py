@@ -21,7 +21,7 @@ from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
 from salestalk.assets import emit_publish_events, note_published_days, publish_outlets
 from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
-from salestalk.names import PUBLISH, SELECT_TASK_ID, WATCH_TASK_ID
+from salestalk.names import EXTRACT, PUBLISH, SELECT_TASK_ID, WATCH_TASK_ID
 from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
 from salestalk.run_params import param_specs
@@ -118,6 +118,17 @@ def publish_kwargs(source: SourceConfig, step: str) -> dict:
     }
 
 
+def concurrency_kwargs(source: SourceConfig, step: str) -> dict:
+    """A step's pool (the source API's, for extract) and its limit of tenants at once, from the config."""
+    found: dict = {}
+    limits = source.concurrency
+    if step == EXTRACT and limits.api_pool:
+        found["pool"] = limits.api_pool
+    if limits.max_active_per_step:
+        found["max_active_tis_per_dag"] = limits.max_active_per_step
+    return found
+
+
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:
     default_args = {
         "owner": source.owner,
@@ -136,6 +147,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         start_date=dt.datetime.combine(source.start_date, dt.time(), tzinfo=dt.UTC),
         catchup=source.catchup,
         max_active_runs=source.max_active_runs,
+        max_active_tasks=source.concurrency.max_active_tasks,
         default_args=default_args,
         tags=source.all_tags,
         owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
@@ -156,6 +168,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
                         tenant=tenant,
                         map_index_template="{{ task.tenant }}",
                         **publish_kwargs(source, step),
+                        **concurrency_kwargs(source, step),
                     )
                     for step in STEPS
                 )

@@ -315,6 +315,40 @@ class AnomalyConfig(Strict):
     freshness: FreshnessDetector = Field(default_factory=FreshnessDetector)
 
 
+POOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+class Concurrency(Strict):
+    """How much of the executor one source may take at once (README, "Size the workers")."""
+
+    max_active_tasks: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Task instances of the source's DAG running at once, over all its runs (max_active_tasks).",
+    )
+    max_active_per_step: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Tenants of one step running at once (max_active_tis_per_dag on each step); unset: no limit.",
+    )
+    api_pool: str | None = Field(
+        default=None,
+        pattern=f"^{POOL_NAME.pattern}$",
+        description=(
+            "Airflow pool of the extract step: bounds the calls to one source API over every source that names "
+            "the same pool. Unset: the default_pool. The pool must exist (the local launcher creates it)."
+        ),
+    )
+    api_pool_slots: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Slots the launcher gives api_pool (sources sharing a pool: the largest value).",
+    )
+
+
 class SourceConfig(Strict):
     name: str = Field(pattern=SOURCE_NAME.pattern)
     description: str = Field(min_length=1)
@@ -349,6 +383,7 @@ class SourceConfig(Strict):
     runbook: str = Field(pattern=r"^(docs/runbooks/[A-Za-z0-9_./-]+\.md|https?://\S+)$")
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     anomalies: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
