@@ -3,7 +3,10 @@
 For N synthetic copies of include/sources/deals.yaml (bench_0001, bench_0002, ...), it times three ways of
 building the same DAGs:
 
-* ours: a copy of dags/sources.py (salestalk.dagfactory: libyaml CSafeLoader + pydantic validation);
+* ours: a copy of dags/sources.py (salestalk.dagfactory: libyaml CSafeLoader + pydantic validation), twice:
+  with a warm config cache (``SALESTALK_CONFIG_CACHE`` pointing at a folder the untimed warm-up run filled,
+  as in a long-lived dag processor) and with a cold one (a new empty folder for every run: every YAML file
+  is parsed and its cache entry written, as after a deploy or on a fresh worker);
 * dag-factory 1.1.0 on equivalent YAML (one file per DAG, 5 chained tasks), installed once into a
   throwaway venv under benchmarks/.venvs/ (git-ignored by the .gitignore uv writes into it);
 * a hand-written DAG file looping over an in-file dict (same DAG shape as ours, no YAML, no validation);
@@ -51,6 +54,8 @@ DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"  # as i
 RUN_TIMEOUT_SECONDS = 600
 
 OURS, DAG_FACTORY, DICT_LOOP = "ours", f"dag-factory {DAG_FACTORY_VERSION}", "dict loop"
+OURS_COLD = "ours, cold cache"
+OURS_VARIANTS = ((OURS, "warm cache"), (OURS_COLD, "cold cache"))
 TARGET_VS_DAG_FACTORY = 3.0
 TARGET_VS_DICT_LOOP = 1.3
 TARGET_SINGLE_DAG_SECONDS = 0.050
@@ -282,7 +287,20 @@ class Runs:
         return statistics.median(self.seconds) if self.seconds and not self.problem else None
 
 
-def child_env(work: Path, dags: Path, sources: Path, parsing_dag_id: str | None) -> dict[str, str]:
+_cold_caches = iter(range(1, 1_000_000))
+
+
+def config_cache(work: Path, label: str) -> str:
+    """``SALESTALK_CONFIG_CACHE`` for a candidate: one shared folder (warm after the warm-up run), or for the
+    cold-cache variant a new, empty folder on every call."""
+    if label == OURS_COLD:
+        return str(work / "config-cache-cold" / str(next(_cold_caches)))
+    return str(work / "config-cache-warm")
+
+
+def child_env(
+    work: Path, dags: Path, sources: Path, parsing_dag_id: str | None, label: str = OURS
+) -> dict[str, str]:
     skip = ("AIRFLOW", "_AIRFLOW", "SALESTALK_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(
@@ -302,6 +320,7 @@ def child_env(work: Path, dags: Path, sources: Path, parsing_dag_id: str | None)
             "GX_ANALYTICS_ENABLED": "false",
             "PYTHONWARNINGS": "ignore",
             "SALESTALK_SOURCES_DIR": str(sources),
+            "SALESTALK_CONFIG_CACHE": config_cache(work, label),
         }
     )
     if parsing_dag_id:
@@ -379,15 +398,20 @@ def fmt_ratio(value: float | None) -> str:
 
 def table(results: dict[int, dict[str, Runs]]) -> list[str]:
     lines = [
-        f"| N | ours (s) | {DAG_FACTORY} (s) | dict loop (s) | ours vs dag-factory (×) | ours vs dict loop (×) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"| N | config cache | ours (s) | {DAG_FACTORY} (s) | dict loop (s) | ours vs dag-factory (×) "
+        "| ours vs dict loop (×) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for n, runs in results.items():
-        ours, factory, loop = runs.get(OURS), runs.get(DAG_FACTORY), runs.get(DICT_LOOP)
-        speedup = ratio(factory and factory.median, ours and ours.median)
-        overhead = ratio(ours and ours.median, loop and loop.median)
-        cells = [str(n), fmt_seconds(ours), fmt_seconds(factory), fmt_seconds(loop)]
-        lines.append("| " + " | ".join([*cells, fmt_ratio(speedup), fmt_ratio(overhead)]) + " |")
+        factory, loop = runs.get(DAG_FACTORY), runs.get(DICT_LOOP)
+        for label, cache in OURS_VARIANTS:
+            ours = runs.get(label)
+            if ours is None:
+                continue
+            speedup = ratio(factory and factory.median, ours and ours.median)
+            overhead = ratio(ours and ours.median, loop and loop.median)
+            cells = [str(n), cache, fmt_seconds(ours), fmt_seconds(factory), fmt_seconds(loop)]
+            lines.append("| " + " | ".join([*cells, fmt_ratio(speedup), fmt_ratio(overhead)]) + " |")
     return lines
 
 
@@ -395,9 +419,23 @@ def verdict(ok: bool | None, text: str) -> str:
     return f"{'SKIP' if ok is None else 'PASS' if ok else 'FAIL'}: {text}"
 
 
-def verdicts(results: dict[int, dict[str, Runs]], single: Runs, factory_note: str) -> list[str]:
+def verdicts(results: dict[int, dict[str, Runs]], singles: dict[str, Runs], factory_note: str) -> list[str]:
+    found = []
+    for label, cache in OURS_VARIANTS:
+        lines = ours_verdicts(results, singles.get(label), factory_note, label)
+        found += [
+            line.replace(": N=", f": {cache}, N=", 1).replace(": single", f": {cache}, single", 1)
+            for line in lines
+        ]
+    return found
+
+
+def ours_verdicts(
+    results: dict[int, dict[str, Runs]], single: Runs | None, factory_note: str, label: str
+) -> list[str]:
+    single = single or Runs(problem="not measured")
     at = results.get(TARGET_N, {})
-    ours, factory, loop = (at.get(k) for k in (OURS, DAG_FACTORY, DICT_LOOP))
+    ours, factory, loop = (at.get(k) for k in (label, DAG_FACTORY, DICT_LOOP))
     speedup = ratio(factory and factory.median, ours and ours.median)
     overhead = ratio(ours and ours.median, loop and loop.median)
     why_skip = f" (N={TARGET_N} not measured)" if not at else ""
@@ -432,14 +470,14 @@ def single_line(n: int, dag_id: str, single: Runs, repeats: int) -> str:
     )
 
 
-def problems(results: dict[int, dict[str, Runs]], single: Runs) -> list[str]:
+def problems(results: dict[int, dict[str, Runs]], singles: dict[str, Runs]) -> list[str]:
     found = [
         f"{label} at N={n}: {r.problem}"
         for n, runs in results.items()
         for label, r in runs.items()
         if r.problem
     ]
-    return found + ([f"single DAG: {single.problem}"] if single.problem else [])
+    return found + [f"single DAG ({label}): {r.problem}" for label, r in singles.items() if r.problem]
 
 
 # --------------------------------------------------------------------------- main
@@ -451,7 +489,7 @@ def candidates_for(work: Path, n: int, cfg: dict, factory_python: Path | None) -
     write_our_sources(base / "sources", names)
     write_ours(base / "dags_ours")
     write_dict_loop(base / "dags_dict_loop", names, cfg)
-    found = [Candidate(OURS, Path(sys.executable), base / "dags_ours")]
+    found = [Candidate(label, Path(sys.executable), base / "dags_ours") for label, _ in OURS_VARIANTS]
     if factory_python is not None:
         write_dag_factory(base / "dags_dag_factory", base / "dag_factory_yaml", names, cfg)
         found.append(Candidate(DAG_FACTORY, factory_python, base / "dags_dag_factory"))
@@ -489,7 +527,7 @@ def measure_sizes(work: Path, args: argparse.Namespace, factory: Factory) -> dic
         candidates = candidates_for(work, n, cfg, factory.python)
         sources = work / f"n{n}" / "sources"
         results[n] = measure(
-            candidates, lambda c, s=sources: child_env(work, c.dags, s, None), n, args.repeats
+            candidates, lambda c, s=sources: child_env(work, c.dags, s, None, c.label), n, args.repeats
         )
         print(f"N={n}: " + ", ".join(f"{k} {fmt_seconds(r)}" for k, r in results[n].items()), flush=True)
         if factory.python and results[n][DAG_FACTORY].problem:
@@ -501,12 +539,14 @@ def measure_sizes(work: Path, args: argparse.Namespace, factory: Factory) -> dic
     return results
 
 
-def measure_single(work: Path, n: int, dag_id: str, repeats: int) -> Runs:
-    """Ours at N sources with the parsing context set to one DAG, as in a task process."""
-    ours = Candidate(OURS, Path(sys.executable), work / f"n{n}" / "dags_ours")
+def measure_single(work: Path, n: int, dag_id: str, repeats: int) -> dict[str, Runs]:
+    """Ours at N sources with the parsing context set to one DAG, as in a task process; warm and cold cache."""
+    ours = [
+        Candidate(label, Path(sys.executable), work / f"n{n}" / "dags_ours") for label, _ in OURS_VARIANTS
+    ]
     sources = work / f"n{n}" / "sources"
-    runs = measure([ours], lambda c: child_env(work, c.dags, sources, dag_id), 1, repeats)[OURS]
-    print(f"single DAG at N={n}: {fmt_seconds(runs)}", flush=True)
+    runs = measure(ours, lambda c: child_env(work, c.dags, sources, dag_id, c.label), 1, repeats)
+    print(f"single DAG at N={n}: " + ", ".join(f"{k} {fmt_seconds(r)}" for k, r in runs.items()), flush=True)
     return runs
 
 
@@ -557,11 +597,11 @@ def shapes(results: dict[int, dict[str, Runs]]) -> str:
 def report(
     args: argparse.Namespace,
     results: dict[int, dict[str, Runs]],
-    single: tuple[int, str, Runs],
+    single: tuple[int, str, dict[str, Runs]],
     factory_note: str,
     context: str,
 ) -> list[str]:
-    n_single, dag_id, single_runs = single
+    n_single, dag_id, singles = single
     header = [
         "# Parse time (DagBag construction, fresh process per run)",
         "",
@@ -576,11 +616,15 @@ def report(
         "ours vs dict loop = ours ÷ dict-loop time (lower is better).",
         shapes(results),
         "",
-        single_line(n_single, dag_id, single_runs, args.repeats),
+        *[
+            f"{cache}: " + single_line(n_single, dag_id, singles[label], args.repeats)
+            for label, cache in OURS_VARIANTS
+            if label in singles
+        ],
         "",
-        *verdicts(results, single_runs, factory_note),
+        *verdicts(results, singles, factory_note),
     ]
-    notes = problems(results, single_runs)
+    notes = problems(results, singles)
     if notes:
         legend += ["", "Problems:", *[f"- {p}" for p in notes]]
     legend += ["", "Individual runs (s):", *spreads(results), "", f"{DAG_FACTORY}: {factory_note}", context]
