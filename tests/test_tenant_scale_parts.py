@@ -1,0 +1,91 @@
+"""benchmarks/tenant_scale.py's parts that need no stack: the generated config folder, the lock-wait figures,
+the targets and the plot. The whole benchmark runs a real stack for minutes; docs/benchmarks.md has its figures."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from salestalk import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import tenant_scale
+
+
+def test_generated_folder_pins_the_generated_tenants_on_the_chosen_sources_only(tmp_path) -> None:
+    from dev.embedded import demo_resource
+    from dev.fakeapi.seed import generated_tenants
+    from salestalk.config.loader import load_sources
+
+    source = tenant_scale.pick_sources(None, all_sources=False)
+    tenants = list(generated_tenants(5))
+    folder = tenant_scale.tenant_sources_folder(tmp_path / "sources", source, tenants)
+    loaded = load_sources(folder)
+    assert list(loaded.configs) == source
+    config = loaded.configs[source[0]]
+    assert config.tenants == ["t001", "t002", "t003", "t004", "t005"]
+    assert config.extract.kind == "rest_api"
+    assert demo_resource(config), "the fake API must serve the generated tenants' data"
+
+
+def test_lock_wait_per_step_is_n_a_unless_the_steps_record_it() -> None:
+    results = {
+        "t001": {"load_to_staging": {"lock_wait_seconds": 1.0}, "publish": {"published": 3}},
+        "t002": {"load_to_staging": {"lock_wait_seconds": 3.0}, "publish": {"published": 3}},
+    }
+    waits = tenant_scale.lock_waits(results)
+    assert waits["load_to_staging"] == {"median": 2.0, "max": 3.0, "sum": 4.0, "tenants": 2}
+    assert waits["publish"] == "n/a"
+
+
+def _point(**changes):
+    point = {
+        "sources": ["s"],
+        "tenants": 300,
+        "executor": "local",
+        "workers": None,
+        "wall_seconds": 800.0,
+        "failed_tasks": 0,
+        "lock_timeout_failures": 0,
+    }
+    return {**point, **changes}
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        pytest.param([_point()], ["PASS", "not run", "PASS", "not run"], id="300-within"),
+        pytest.param([_point(wall_seconds=901.0)], ["FAIL", "not run", "PASS", "not run"], id="300-late"),
+        pytest.param(
+            [_point(tenants=30, lock_timeout_failures=1, failed_tasks=1)],
+            ["not run", "not run", "FAIL", "not run"],
+            id="lock-timeout",
+        ),
+        pytest.param(
+            [
+                _point(tenants=100, executor="celery", workers=1, wall_seconds=300.0),
+                _point(tenants=100, executor="celery", workers=2, wall_seconds=200.0),
+            ],
+            ["not run", "not run", "PASS", "FAIL"],
+            id="celery-1.5x",
+        ),
+    ],
+)
+def test_targets(points, expected) -> None:
+    assert [result for _, result, _ in tenant_scale.targets(points)] == expected
+
+
+def test_plot_has_one_curve_per_label(tmp_path) -> None:
+    history = [
+        {
+            "label": "before",
+            "points": [_point(tenants=3, wall_seconds=50.0), _point(tenants=30, wall_seconds=360.0)],
+        },
+        {"label": "after", "points": [_point(tenants=3, wall_seconds=40.0)]},
+    ]
+    path = tmp_path / "curve.svg"
+    tenant_scale.svg_plot(tenant_scale.curve(history), path)
+    text = path.read_text()
+    assert text.count("<polyline") == 2
+    assert ">before</text>" in text and ">after</text>" in text
