@@ -139,7 +139,7 @@ def demo_resource(source: SourceConfig) -> str | None:
     """
     from dev.fakeapi import seed
 
-    if DEMO_TAG not in source.tags or not all(seed.is_seeded_tenant(t) for t in source.tenants):
+    if DEMO_TAG not in source.tags or not all(seed.is_seeded_tenant(t) for t in source.tenants or []):
         return None
     extract = source.extract
     columns = set(source.table_schema.column_names)
@@ -167,10 +167,12 @@ def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[
     from dev.fakeapi.seed import product_usage_rows
     from salestalk.config.models import EventsExtract
     from salestalk.extract.s3_files import inbound_prefix_segments
+    from salestalk.tenant_registry import source_tenants
 
+    tenants = source_tenants(source)  # pinned, else the registry's active tenants now
     written = 0
     if isinstance(source.extract, EventsExtract):
-        for tenant in source.tenants:
+        for tenant in tenants:
             s3 = TenantS3(s3_client, bucket, tenant)
             for day in days:
                 lines = classification_event_lines(tenant, day)
@@ -178,7 +180,7 @@ def seed_inbound_files(s3_client, bucket: str, source: SourceConfig, days: list[
                 s3.put_bytes(key, b"\n".join(lines) + b"\n", "application/x-ndjson", data_class="inbound")
                 written += len(lines)
         return written
-    for tenant in source.tenants:
+    for tenant in tenants:
         s3 = TenantS3(s3_client, bucket, tenant)
         for day in days:
             rows = product_usage_rows(tenant, day)

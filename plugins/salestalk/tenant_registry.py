@@ -9,7 +9,7 @@ Airflow-free. Two backends behind one small interface (:class:`TenantRegistry`):
   table by default). Chosen with ``SALESTALK_TENANT_REGISTRY=dynamodb://<table>`` (``dynamodb://`` alone:
   the app table ``SALESTALK_DYNAMODB_TABLE``). One ``Query`` on one ``pk``; nothing scans.
 
-Only sources whose config omits ``tenants`` read the registry, and only at run time (the ``tenants``
+Only sources whose config says ``tenants: registry`` read the registry, and only at run time (the ``tenants``
 select task, the operator commands, the readers); nothing calls it while a DAG file is parsed. A config
 that lists ``tenants`` pins them and never reads the registry.
 
@@ -243,7 +243,7 @@ def get_registry(location: str | None = None, *, dynamodb_client: Any = None) ->
 
 
 def from_registry(source: SourceConfig) -> bool:
-    """True when the source's config omits ``tenants``, so its tenants come from the registry."""
+    """True when the source's config says ``tenants: registry`` (stored as None), so its tenants come from the registry."""
     return source.tenants is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -315,6 +315,25 @@ class AnomalyConfig(Strict):
     freshness: FreshnessDetector = Field(default_factory=FreshnessDetector)
 
 
+REGISTRY_TENANTS = "registry"
+
+
+def _tenants_schema(schema: dict[str, Any]) -> None:
+    """``tenants`` in the JSON Schema: a unique, non-empty list of tenant ids, or ``registry`` (never null)."""
+
+    def branches(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [b for sub in node.get("anyOf", []) for b in branches(sub)] if "anyOf" in node else [node]
+
+    found = branches(schema)
+    listed = next(b for b in found if b.get("type") == "array")
+    for key in ("anyOf", "minLength"):
+        schema.pop(key, None)
+    schema["anyOf"] = [
+        {**listed, "uniqueItems": True},
+        {"const": REGISTRY_TENANTS, "type": "string"},
+    ]
+
+
 POOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 
 
@@ -365,13 +384,13 @@ class SourceConfig(Strict):
     retry_delay_seconds: int = Field(default=30, gt=0)
     max_retry_delay_seconds: int = Field(default=600, gt=0)
     execution_timeout_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    # "registry" is stored as None: the source's tenants are the registry's active ones, read at run time.
     tenants: list[TenantId] | None = Field(
-        default=None,
         min_length=1,
-        json_schema_extra={"uniqueItems": True},
+        json_schema_extra=_tenants_schema,
         description=(
-            "The tenants this source runs, pinned. Omit to take them from the tenant registry at run time "
-            "(the active tenants that have this source; docs/tenancy.md)."
+            "The tenants this source runs, pinned; or `registry`: the tenant registry's active tenants that "
+            "have this source, read when each run starts (docs/tenancy.md)."
         ),
     )
     extract: Extract
@@ -401,6 +420,15 @@ class SourceConfig(Strict):
         if unknown:
             raise ValueError(f"unknown tag(s) {unknown}; allowed: {sorted(TAG_VOCABULARY)}")
         return sorted(set(tags))
+
+    @field_validator("tenants", mode="before")
+    @classmethod
+    def _tenants_given(cls, tenants: object) -> object:
+        if tenants == REGISTRY_TENANTS:
+            return None
+        if tenants is None or isinstance(tenants, str):
+            raise ValueError(f"must be a list of tenant ids, or {REGISTRY_TENANTS!r} (got {tenants!r})")
+        return tenants
 
     @field_validator("tenants")
     @classmethod
