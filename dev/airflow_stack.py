@@ -325,7 +325,8 @@ class AirflowStack(StartedInWith):
             except StackError as error:
                 if "HTTP 409" not in str(error):
                     raise
-                self.request("PATCH", f"/api/v2/pools/{_quote(name)}", body)
+                changes = {"slots": slots, "description": description}
+                self.request("PATCH", f"/api/v2/pools/{_quote(name)}", changes)
         return pools
 
     def start_worker(self, number: int) -> str:
