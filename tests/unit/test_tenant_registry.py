@@ -3,6 +3,7 @@ run's tenant selection for a source whose config says ``tenants: registry``."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -233,3 +234,23 @@ def test_selected_tenants_checks_names_against_the_registry(registry_source):
     assert selected_tenants(registry_source, {"tenants": ["beta"]}, ["acme", "beta"]) == ["beta"]
     with pytest.raises(RunParamsError, match=r"\['paused-one'\] not active tenant\(s\).*tenant registry"):
         selected_tenants(registry_source, {"tenants": ["paused-one"]}, ["acme"])
+
+
+def test_the_tenants_commands(tmp_path, monkeypatch, capsys, pinned_source):
+    from salestalk.__main__ import main
+
+    monkeypatch.setenv("SALESTALK_TENANT_REGISTRY", str(tmp_path / "tenants.yaml"))
+    source = pinned_source.name
+    assert main(["tenants", "onboard", "--tenant", "new-co", "--source", source]) == 0
+    assert "new-co: active for" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:
+        main(["tenants", "onboard", "--tenant", "x", "--source", "no_such_source"])
+    assert usage.value.code == 2 and "no_such_source" in capsys.readouterr().err
+    assert main(["tenants", "onboard", "--tenant", "New Co", "--source", source]) == 1
+    assert "New Co" in capsys.readouterr().err
+    assert main(["tenants", "pause", "--tenant", "ghost"]) == 1
+    assert main(["tenants", "offboard", "--tenant", "new-co"]) == 0
+    assert "its data stays in place" in capsys.readouterr().out
+    assert main(["tenants", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["tenant"], listed["status"], listed["sources"]) == ("new-co", "offboarded", [source])
