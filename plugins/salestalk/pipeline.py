@@ -39,7 +39,7 @@ from salestalk.storage.keys import interval_segments
 from salestalk.storage.tenant_s3 import TenantS3
 from salestalk.warehouse import tables
 from salestalk.warehouse.dialect import is_identifier
-from salestalk.warehouse.lock import lock_times
+from salestalk.warehouse.lock import lock_fields, lock_times
 
 if TYPE_CHECKING:
     import requests
@@ -239,7 +239,8 @@ def _require(result: dict | None, batch: Batch, missing: str, upstream: str) -> 
 
 def lock_timed(step: str):
     """Add the step's warehouse lock seconds to its result (``lock_wait_seconds``, ``lock_held_seconds``,
-    summed over its sessions) and log them in one line."""
+    summed over its sessions) and log them in one line. The result recorded in ``audit.batch_results``
+    carries them too, as they stood when it was written (the last session's final statements excluded)."""
 
     def wrap(function):
         @functools.wraps(function)
@@ -254,11 +255,7 @@ def lock_timed(step: str):
                 times.held,
                 times.sessions,
             )
-            return {
-                **result,
-                "lock_wait_seconds": round(times.wait, 3),
-                "lock_held_seconds": round(times.held, 3),
-            }
+            return {**result, **times.fields()}
 
         return run
 
@@ -307,7 +304,13 @@ def load_to_staging(source: SourceConfig, batch: Batch, services: Services) -> d
             s,
             batch,
             LOAD,
-            {**counts, "observed_columns": manifest.observed_columns, "landed": manifest.rows, **window},
+            {
+                **counts,
+                "observed_columns": manifest.observed_columns,
+                "landed": manifest.rows,
+                **window,
+                **lock_fields(),
+            },
         )
     log.debug("%s %s: %s", LOAD, batch.describe(), counts)
     return counts
@@ -449,7 +452,7 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         "anomalies": [a.as_dict() for a in anomalies],
     }
     with services.warehouse.connect(tag=_tag(batch, VALIDATE)) as s:
-        tables.record_result(s, batch, VALIDATE, result)
+        tables.record_result(s, batch, VALIDATE, {**result, **lock_fields()})
     log.debug("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
 
@@ -594,7 +597,7 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
         "reasons": dict(sorted(reasons.items())),
     }
     with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
-        tables.record_result(s, batch, QUARANTINE, result)
+        tables.record_result(s, batch, QUARANTINE, {**result, **lock_fields()})
     log.debug("%s %s: %s", QUARANTINE, batch.describe(), result)
     return result
 
@@ -647,7 +650,7 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
         validation = _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
         reason = hold_back_reason(source, validation)
         if reason:
-            tables.record_result(s, batch, PUBLISH, {"published": 0, "held_back": reason})
+            tables.record_result(s, batch, PUBLISH, {"published": 0, "held_back": reason, **lock_fields()})
             raise PublishHeldBack(
                 f"publish held back for {batch.describe()}: {reason}. Passing rows stay in staging and "
                 f"failing rows in {QUARANTINE_SCHEMA}.{source.name}; see {source.runbook}"
@@ -687,7 +690,7 @@ def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str,
         )[0]
         changed = sum(int(n or 0) for n in merged)
         result = publish_result(batch, validation, int(inserted or 0), int(updated or 0), changed)
-        tables.record_result(s, batch, PUBLISH, result)
+        tables.record_result(s, batch, PUBLISH, {**result, **lock_fields()})
     log.debug("%s %s: %s", PUBLISH, batch.describe(), result)
     return result
 

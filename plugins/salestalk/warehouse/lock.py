@@ -50,11 +50,22 @@ class LockTimes:
     wait: float = 0.0
     held: float = 0.0
     sessions: int = 0
+    _since: float | None = None  # when the open session got the lock
 
-    def add(self, wait: float, held: float) -> None:
+    def acquired(self, wait: float, at: float) -> None:
         self.wait += wait
-        self.held += held
         self.sessions += 1
+        self._since = at
+
+    def released(self, at: float) -> None:
+        if self._since is not None:
+            self.held += at - self._since
+            self._since = None
+
+    def fields(self) -> dict[str, float]:
+        """``lock_wait_seconds`` and ``lock_held_seconds`` so far, the open session's hold up to now included."""
+        held = self.held + (time.monotonic() - self._since if self._since is not None else 0.0)
+        return {"lock_wait_seconds": round(self.wait, 3), "lock_held_seconds": round(held, 3)}
 
 
 _ledgers: contextvars.ContextVar[tuple[LockTimes, ...]] = contextvars.ContextVar("lock_ledgers", default=())
@@ -71,10 +82,10 @@ def lock_times() -> Generator[LockTimes, None, None]:
         _ledgers.reset(token)
 
 
-def record_lock_times(wait: float, held: float) -> None:
-    """Add one session's seconds to every open :func:`lock_times` block."""
-    for times in _ledgers.get():
-        times.add(wait, held)
+def lock_fields() -> dict[str, float]:
+    """The innermost :func:`lock_times` block's seconds so far (for a result recorded inside a session), or {}."""
+    ledgers = _ledgers.get()
+    return ledgers[-1].fields() if ledgers else {}
 
 
 @dataclass
@@ -130,16 +141,21 @@ class FifoLock:
         ticket = self._join(label)
         try:
             self._wait_turn(ticket, started)
-            ticket.waited = time.monotonic() - started
-            self._write(ticket, {"pid": os.getpid(), "label": label, "acquired_at": time.time()})
             acquired = time.monotonic()
+            ticket.waited = acquired - started
+            self._write(ticket, {"pid": os.getpid(), "label": label, "acquired_at": time.time()})
+            ledgers = _ledgers.get()
+            for times in ledgers:
+                times.acquired(ticket.waited, acquired)
             self._local.depth = 1
             try:
                 yield ticket
             finally:
                 self._local.depth = 0
-                held = time.monotonic() - acquired
-                record_lock_times(ticket.waited, held)
+                released = time.monotonic()
+                held = released - acquired
+                for times in ledgers:
+                    times.released(released)
                 level = logging.INFO if ticket.ahead or ticket.waited >= LOG_WAIT_SECONDS else logging.DEBUG
                 log.log(
                     level,
@@ -173,10 +189,12 @@ class FifoLock:
 
     def _wait_turn(self, ticket: Ticket, started: float) -> None:
         deadline = started + self.timeout_seconds
+        nearest: Path | None = None  # watched alone until it goes: one flock probe per poll, not a listing
         while True:
-            ahead = self._live_ahead(ticket.number)
-            if ahead is None:
-                return
+            if nearest is None or not self._alive(nearest):
+                nearest = self._live_ahead(ticket.number)
+                if nearest is None:
+                    return
             if time.monotonic() >= deadline:
                 raise WarehouseLockTimeout(self._timeout_message(ticket, time.monotonic() - started))
             time.sleep(self.poll_seconds)

@@ -20,6 +20,7 @@ from salestalk.land import land_records
 from salestalk.pii import PII_KEY_ENV
 from salestalk.quality import gx_runner
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
+from salestalk.warehouse import tables
 from salestalk.warehouse.duckdb import DuckDBWarehouse
 from salestalk.warehouse.lock import TICKET
 from tests.support.moto import kms_key
@@ -129,6 +130,12 @@ def test_s3_and_gx_run_outside_the_warehouse_lock_and_gx_context_is_built_once(l
     for step in WAREHOUSE_STEPS:
         assert acme[step]["lock_held_seconds"] > 0, step
         assert acme[step]["lock_wait_seconds"] >= 0, step
+    recorded = tables.batch_results(warehouse, source.name, START)  # what the tenant_scale benchmark reads
+    for tenant in ("acme", "beta"):
+        for step in WAREHOUSE_STEPS:
+            kept = recorded[tenant][step]
+            assert {"lock_wait_seconds", "lock_held_seconds"} <= set(kept), (tenant, step)
+            assert 0 < kept["lock_held_seconds"] <= results[tenant][step]["lock_held_seconds"], (tenant, step)
     assert acme["validate"]["failing"] == 2 and acme["quarantine"]["quarantined"] == 2
     assert _comparable(acme["validate"]) == _comparable(beta["validate"]), "same rows, same verdicts"
     assert "acme" in acme["validate"]["data_docs_page"] and "beta" in beta["validate"]["data_docs_page"]
