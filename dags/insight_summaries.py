@@ -39,7 +39,6 @@ from salestalk.config.loader import load_sources
 from salestalk.dagfactory import DOCS_BASE_URL
 from salestalk.insights import INPUT_SOURCES
 from salestalk.operators.tenant_dynamodb import InsightSummaryOperator, TenantDynamoDBWriteOperator
-from salestalk.tenant_registry import from_registry, pinned_or_empty
 
 DAG_ID = "app_insight_summaries"
 OWNER = "data-platform"
@@ -75,8 +74,9 @@ def build_dag() -> DAG:
     base = os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL)
     runbook_url = base + RUNBOOK
     configs = list(load_sources().configs.values())
-    tenants = sorted({t for source in configs for t in pinned_or_empty(source)})  # never the registry here
-    registry_sources = sorted(s.name for s in configs if from_registry(s))
+    # Parse time never asks the tenant registry: pinned tenants only; registry ones are checked at run time.
+    tenants = sorted({t for source in configs for t in source.tenants or []})
+    registry_sources = sorted(s.name for s in configs if s.tenants is None)
     inputs = [curated_asset(name) for name in INPUT_SOURCES]
     all_inputs = inputs[0]
     for asset in inputs[1:]:
