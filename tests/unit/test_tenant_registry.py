@@ -254,3 +254,16 @@ def test_the_tenants_commands(tmp_path, monkeypatch, capsys, pinned_source):
     assert main(["tenants", "list", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert (listed["tenant"], listed["status"], listed["sources"]) == ("new-co", "offboarded", [source])
+
+
+def test_the_dynamodb_registry_through_the_aws_connection(dynamo_table, monkeypatch):
+    """``dynamodb://<table>`` builds its client from the Airflow AWS connection, as tasks and the CLI do."""
+    client, table = dynamo_table
+    endpoint = client.meta.endpoint_url
+    extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("SALESTALK_TENANT_REGISTRY", f"dynamodb://{table}")
+    registry = get_registry()
+    set_status(registry, "acme", TenantStatus.ACTIVE, [ONE])
+    assert DynamoRegistry(client, table).listing().active_for(ONE) == ["acme"]  # the same table
