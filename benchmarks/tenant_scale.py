@@ -573,10 +573,14 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {result} | {figure} |" for name, result, figure in targets(points)],
         "",
     ]
-    publish("\n".join(text), args.results / "tenant_scale.md", REPO_ROOT)
-    print(
-        f"JSON: {history_file.relative_to(REPO_ROOT)}; plot: {(args.results / 'tenant_scale.svg').relative_to(REPO_ROOT)}"
-    )
+    results_file = args.results / "tenant_scale.md"
+    if results_file.resolve().is_relative_to(REPO_ROOT):
+        publish("\n".join(text), results_file, REPO_ROOT)
+    else:  # --results outside the repository (e.g. a run from a git worktree of an older commit)
+        print("\n" + "\n".join(text))
+        results_file.write_text("\n".join(text))
+        print(f"written to {results_file}")
+    print(f"JSON: {history_file}; plot: {args.results / 'tenant_scale.svg'}")
     return 0
 
 
