@@ -157,16 +157,21 @@ class FileRegistry:
         return parse_entries(self._raw())
 
     def put(self, entry: TenantEntry) -> None:
+        import fcntl
+
         import yaml
 
         validate_tenant_id(entry.tenant)
-        raw = [e for e in self._raw() if not (isinstance(e, dict) and e.get("tenant") == entry.tenant)]
-        raw.append(entry.model_dump(mode="json"))
-        raw.sort(key=lambda e: str(e.get("tenant")) if isinstance(e, dict) else "")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump({"tenants": raw}, sort_keys=False))
-        tmp.replace(self.path)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        with lock.open("a") as held:  # two commands at once: one read-modify-write after the other
+            fcntl.flock(held, fcntl.LOCK_EX)
+            raw = [e for e in self._raw() if not (isinstance(e, dict) and e.get("tenant") == entry.tenant)]
+            raw.append(entry.model_dump(mode="json"))
+            raw.sort(key=lambda e: str(e.get("tenant")) if isinstance(e, dict) else "")
+            tmp = self.path.with_name(f".{self.path.name}.partial")
+            tmp.write_text(yaml.safe_dump({"tenants": raw}, sort_keys=False))
+            tmp.replace(self.path)
 
 
 class DynamoRegistry:

@@ -267,3 +267,13 @@ def test_the_dynamodb_registry_through_the_aws_connection(dynamo_table, monkeypa
     registry = get_registry()
     set_status(registry, "acme", TenantStatus.ACTIVE, [ONE])
     assert DynamoRegistry(client, table).listing().active_for(ONE) == ["acme"]  # the same table
+
+
+def test_concurrent_file_registry_writes_lose_no_tenant(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry = FileRegistry(tmp_path / "tenants.yaml")
+    names = [f"t{i:02d}" for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: set_status(registry, t, TenantStatus.ACTIVE, [ONE]), names))
+    assert registry.listing().active_for(ONE) == names
