@@ -389,6 +389,7 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
 
     schema = source.table_schema
     suite = landed_suite(load_suite(suite_path(source.expectation_suite)), schema.pii)
+    _warm_up_gx()
     with services.warehouse.connect(tag=_tag(batch, VALIDATE)) as s:
         d = s.dialect
         i = d.ident
@@ -507,6 +508,17 @@ def _anomalies(s: Any, source: SourceConfig, batch: Batch, profile: Any) -> list
             )
         )
     return detect(profile, history, config, now=batch.interval_start)
+
+
+def _warm_up_gx() -> None:
+    """Import pandas and GX and build the GX context (once per process) before a session opens: on a busy
+    machine these imports take seconds of CPU that must not be spent holding the warehouse lock."""
+    import pandas  # noqa: F401  (a session's frame() would import it otherwise)
+
+    from salestalk.quality import anomaly  # noqa: F401
+    from salestalk.quality.gx_runner import gx_context
+
+    gx_context()
 
 
 def _gx_input(s: Any, suite: Any, rows: int, present: list[str], extra: list[str]) -> tuple[Any, Any]:
@@ -642,6 +654,8 @@ def _quarantine_rows(s: Any, wh: Warehouse, source: SourceConfig, batch: Batch, 
 @lock_timed(PUBLISH)
 def publish(source: SourceConfig, batch: Batch, services: Services) -> dict[str, Any]:
     """MERGE the newest passing version of each key into ``curated.<source>``; older versions never win."""
+    from salestalk.quality import anomaly  # noqa: F401  (hold_back_reason's, imported before the session)
+
     schema = source.table_schema
     with services.warehouse.connect(tag=_tag(batch, PUBLISH)) as s:
         d = s.dialect
