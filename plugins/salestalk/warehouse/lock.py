@@ -97,6 +97,16 @@ class Ticket:
     waited: float = 0.0
 
 
+_threads = threading.local()
+
+
+def _held_here() -> dict[str, int]:
+    """Per thread: lock folder -> how many sessions of this thread hold it (nested ones do not queue)."""
+    if not hasattr(_threads, "held"):
+        _threads.held = {}
+    return _threads.held
+
+
 def _number(name: str) -> int | None:
     if not name.startswith(TICKET):
         return None
@@ -125,17 +135,18 @@ class FifoLock:
         self.directory = directory
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds
-        self._local = threading.local()
 
     @contextmanager
     def hold(self, label: str) -> Generator[Ticket | None, None, None]:
         """Wait for our turn (at most the timeout), hold the lock for the block, log and record the times."""
-        if getattr(self._local, "depth", 0):
-            self._local.depth += 1
+        mine = _held_here()
+        key = str(self.directory.resolve())
+        if mine.get(key):  # this thread already holds it (through any FifoLock on the same folder)
+            mine[key] += 1
             try:
                 yield None
             finally:
-                self._local.depth -= 1
+                mine[key] -= 1
             return
         started = time.monotonic()
         ticket = self._join(label)
@@ -147,11 +158,11 @@ class FifoLock:
             ledgers = _ledgers.get()
             for times in ledgers:
                 times.acquired(ticket.waited, acquired)
-            self._local.depth = 1
+            mine[key] = 1
             try:
                 yield ticket
             finally:
-                self._local.depth = 0
+                mine[key] = 0
                 released = time.monotonic()
                 held = released - acquired
                 for times in ledgers:

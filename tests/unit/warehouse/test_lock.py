@@ -142,7 +142,8 @@ def _touch_later(path: str) -> None:
 
 def test_a_nested_session_in_the_same_thread_does_not_queue_behind_itself(tmp_path) -> None:
     warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_timeout_seconds=5)
-    with warehouse.connect(tag={"step": "outer"}) as outer, warehouse.connect(tag={"step": "inner"}) as inner:
+    other = DuckDBWarehouse(tmp_path / "wh.duckdb", lock_timeout_seconds=5)  # e.g. a reader's own handle
+    with warehouse.connect(tag={"step": "outer"}) as outer, other.connect(tag={"step": "inner"}) as inner:
         outer.execute("CREATE TABLE t AS SELECT 1 AS x")
         assert inner.fetchall("SELECT x FROM t") == [(1,)]
     assert _tickets(warehouse.lock.directory) == []
@@ -154,3 +155,28 @@ def test_the_ticket_names_who_waits_for_the_timeout_message(tmp_path) -> None:
         info = json.loads(ticket.path.read_text())
     assert (info["pid"], info["label"]) == (os.getpid(), "publish deals/acme")
     assert "acquired_at" in info
+
+
+def test_threads_of_one_process_queue_like_processes(tmp_path) -> None:
+    """A shard's tenants running in threads take turns too: another thread is not a nested session."""
+    import threading
+
+    lock = FifoLock(tmp_path / "q", 0.3)
+    outcome: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with FifoLock(tmp_path / "q", 0.3).hold("publish deals/beta"):
+                outcome.append("acquired")
+        except WarehouseLockTimeout as exc:
+            outcome.append(str(exc))
+
+    with lock.hold("validate deals/acme"):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(60)
+    assert len(outcome) == 1 and "held by validate deals/acme" in outcome[0]
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(60)
+    assert outcome[1] == "acquired"
