@@ -325,7 +325,12 @@ class AirflowStack(StartedInWith):
             except StackError as error:
                 if "HTTP 409" not in str(error):
                     raise
-                changes = {"slots": slots, "description": description}
+                changes = {
+                    "pool": name,
+                    "slots": slots,
+                    "description": description,
+                    "include_deferred": False,
+                }
                 self.request("PATCH", f"/api/v2/pools/{_quote(name)}", changes)
         return pools
 
