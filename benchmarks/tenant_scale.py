@@ -391,7 +391,9 @@ def table(points: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
-        executor = p["executor"] + (f", {p['workers']} workers" if p.get("workers") else "")
+        executor = p["executor"] + (
+            f", {p['workers']} worker{'s' if p['workers'] != 1 else ''}" if p.get("workers") else ""
+        )
         executor += f", parallelism {p.get('parallelism')}" if p["executor"] == "local" else ""
         if "error" in p:
             lines.append(f"| {', '.join(p['sources'])} | {p['tenants']} | {executor} | error: {p['error']} |")
