@@ -7,12 +7,10 @@ docs/runbooks/cost.md.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task
 
-from salestalk.alerting import callbacks as alert_callbacks
-from salestalk.dagfactory import DOCS_BASE_URL
+from salestalk.dagfactory import monitor_default_args, runbook_url_for
 
 DAG_ID = "cost_guardrails"
 OWNER = "data-platform"
@@ -38,7 +36,7 @@ goes to the routes, once per month: reruns and retries find the month's row in `
 
 
 def build_dag() -> DAG:
-    runbook_url = os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + RUNBOOK
+    runbook_url = runbook_url_for(RUNBOOK)
     with DAG(
         dag_id=DAG_ID,
         description="Warehouse cost per source and tenant against the monthly budget, alerting once a month.",
@@ -46,16 +44,7 @@ def build_dag() -> DAG:
         start_date=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
         catchup=False,
         max_active_runs=1,
-        default_args={
-            "owner": OWNER,
-            "retries": 2,
-            "retry_delay": dt.timedelta(seconds=30),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": dt.timedelta(minutes=5),
-            "execution_timeout": dt.timedelta(minutes=10),
-            "on_failure_callback": alert_callbacks.task_failed,
-            "on_retry_callback": alert_callbacks.task_retry,
-        },
+        default_args=monitor_default_args(OWNER),
         tags=["tier-1"],
         owner_links={OWNER: ONCALL_URL, "runbook": runbook_url},
         doc_md=DOC_MD.format(oncall=ONCALL_URL, path=RUNBOOK, runbook=runbook_url),

@@ -7,13 +7,11 @@ docs/runbooks/freshness.md.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, get_parsing_context, task
 
-from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.assets import curated_asset, restated_asset, summary_asset
-from salestalk.dagfactory import DOCS_BASE_URL
+from salestalk.dagfactory import monitor_default_args, runbook_url_for
 from salestalk.insights import INPUT_SOURCES
 
 DAG_ID = "monitor_freshness"
@@ -43,7 +41,7 @@ has, the summary has not run since) or **summarized**.
 
 
 def build_dag() -> DAG:
-    runbook_url = os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + RUNBOOK
+    runbook_url = runbook_url_for(RUNBOOK)
     with DAG(
         dag_id=DAG_ID,
         description="Freshness diagnosis per source and tenant, with alerts.",
@@ -51,16 +49,7 @@ def build_dag() -> DAG:
         start_date=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
         catchup=False,
         max_active_runs=1,
-        default_args={
-            "owner": OWNER,
-            "retries": 2,
-            "retry_delay": dt.timedelta(seconds=30),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": dt.timedelta(minutes=5),
-            "execution_timeout": dt.timedelta(minutes=10),
-            "on_failure_callback": alert_callbacks.task_failed,
-            "on_retry_callback": alert_callbacks.task_retry,
-        },
+        default_args=monitor_default_args(OWNER),
         tags=["tier-1"],
         owner_links={OWNER: ONCALL_URL, "runbook": runbook_url},
         doc_md=DOC_MD.format(oncall=ONCALL_URL, path=RUNBOOK, runbook=runbook_url),

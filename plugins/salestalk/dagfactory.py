@@ -45,6 +45,20 @@ def runbook_url_for(path: str) -> str:
     return os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL) + path
 
 
+def monitor_default_args(owner: str) -> dict:
+    """The default_args of the platform's short monitoring DAGs (freshness, cost)."""
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=5),
+        "execution_timeout": dt.timedelta(minutes=10),
+        "on_failure_callback": alert_callbacks.task_failed,
+        "on_retry_callback": alert_callbacks.task_retry,
+    }
+
+
 def extract_summary(extract) -> str:
     if extract.kind == "rest_api":
         return (
