@@ -55,20 +55,12 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
     from airflow.sdk.exceptions import AirflowFailException
 
     from salestalk import pipeline
-    from salestalk.batch import Batch
     from salestalk.logs import quiet_third_party
     from salestalk.steplog import next_step, step_table
 
     quiet_third_party()
     source = _source(source_name)
-    interval_start, interval_end = _interval(source, context)
-    batch = Batch(
-        source=source.name,
-        tenant=tenant,
-        interval_start=interval_start,
-        interval_end=interval_end,
-        run_id=context["run_id"],
-    )
+    batch = run_batch(source, tenant, context)
     step_function = {
         "extract": pipeline.extract_and_land,
         "load_to_staging": pipeline.load_to_staging,
@@ -97,6 +89,20 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
     counts = {**counts, "s3_writes": s3_writes.get(tenant, dict.fromkeys(WRITE_COUNT_FIELDS, 0))}
     log.info("%s", step_table(step, batch, counts, _written(services, tenant)))
     return counts
+
+
+def run_batch(source, tenant: str, context: Any) -> Any:
+    """``tenant``'s Batch in this run: the run's data interval, or the one its trigger params name."""
+    from salestalk.batch import Batch
+
+    interval_start, interval_end = _interval(source, context)
+    return Batch(
+        source=source.name,
+        tenant=tenant,
+        interval_start=interval_start,
+        interval_end=interval_end,
+        run_id=context["run_id"],
+    )
 
 
 def _interval(source, context: Any) -> tuple[Any, Any]:

@@ -76,19 +76,11 @@ def remember_source_step(source_name: str, tenant: str, context: Context) -> dic
     if not lineage_enabled():
         return None
     try:
-        from salestalk.batch import Batch
         from salestalk.config.loader import load_sources
-        from salestalk.run_params import run_interval
+        from salestalk.tasks import run_batch
 
         source = load_sources(only=source_name).configs[source_name]
-        start, end = run_interval(source, context)
-        batch = Batch(
-            source=source.name,
-            tenant=tenant,
-            interval_start=start,
-            interval_end=end,
-            run_id=context["run_id"],
-        )
+        batch = run_batch(source, tenant, context)
         return {"source": source, "batch": batch, "places": source_places(source)}
     except Exception as exc:
         log.warning(
