@@ -132,9 +132,23 @@ benchmarks: setup ## parse-time and throughput benchmarks (slow)
 	$(PY) benchmarks/parse_time.py
 	$(PY) benchmarks/throughput.py
 
-lock: setup ## recompile requirements.lock and requirements-dev.lock
-	$(VENV)/bin/uv pip compile requirements.txt -o requirements.lock --python-version 3.11 -q
-	$(VENV)/bin/uv pip compile requirements-dev.txt -o requirements-dev.lock --python-version 3.11 -q
+# Airflow's own constraints for the version we run, committed under docker/ (make constraints fetches it).
+.PHONY: constraints compose-env
+AIRFLOW_VERSION := 3.3.2
+CONSTRAINTS := docker/constraints-$(AIRFLOW_VERSION)-python-3.11.txt
+
+lock: setup ## recompile requirements.lock against Airflow's constraints, requirements-dev.lock against that lock
+	@test -f $(CONSTRAINTS) || { echo "make lock: $(CONSTRAINTS) is missing; run make constraints first" >&2; exit 2; }
+	$(VENV)/bin/uv pip compile docker/requirements-airflow.txt -c $(CONSTRAINTS) -o requirements.lock --python-version 3.11 -q
+	$(VENV)/bin/uv pip compile requirements-dev.txt -c requirements.lock -o requirements-dev.lock --python-version 3.11 -q
+
+constraints: ## download Airflow's constraints for AIRFLOW_VERSION on Python 3.11 into docker/ (commit it)
+	curl -fsSL -o $(CONSTRAINTS).part \
+	  https://raw.githubusercontent.com/apache/airflow/constraints-$(AIRFLOW_VERSION)/constraints-3.11.txt
+	mv $(CONSTRAINTS).part $(CONSTRAINTS)
+
+compose-env: ## [FORCE=1]: write .env for docker compose from .env.example, with new random secrets
+	python3 docker/compose_env.py generate $(if $(FORCE),--force)
 
 clean: ## delete .local, the GX Data Docs and the caches
 	rm -rf .local great_expectations/uncommitted .pytest_cache .ruff_cache .hypothesis
