@@ -311,7 +311,7 @@ def _input_configs(source: SourceConfig) -> dict[str, SourceConfig]:
 
 
 def note_published_days(context: Any) -> None:
-    """``pre_execute`` of a publish task of a summary input: the tenant's days before this publish."""
+    """``pre_execute`` of a publish task of a summary input: each tenant's days before this publish."""
     from salestalk.config.loader import load_sources
     from salestalk.warehouse import open_warehouse
 
@@ -319,13 +319,14 @@ def note_published_days(context: Any) -> None:
     if task.source_name not in input_source_names():
         return
     source = load_sources(only=task.source_name).configs[task.source_name]
-    task.days_before_publish = published_days(open_warehouse(), source, task.tenant)
+    warehouse = open_warehouse()
+    task.days_before_publish = {tenant: published_days(warehouse, source, tenant) for tenant in task.tenants}
 
 
 def emit_publish_events(context: Any, result: Any) -> None:
     """``post_execute`` of a publish task: one partitioned event per changed (tenant, day), or none.
 
-    Runs in the task process after the step succeeded; ``result`` is the step's counts. The task's outlets
+    Runs in the task process after the step succeeded; ``result`` is its ``{tenant: counts}``. The outlets
     are dropped for this try when nothing changed, since Airflow records an unpartitioned event for every
     declared outlet that got no partition key.
     """
@@ -333,33 +334,39 @@ def emit_publish_events(context: Any, result: Any) -> None:
     from salestalk.warehouse import open_warehouse
 
     task = context["task"]
-    source_name, tenant = task.source_name, task.tenant
+    source_name = task.source_name
     source = load_sources(only=source_name).configs[source_name]
-    published = int((result or {}).get("published") or 0)
-    partitions = publish_partitions(
-        open_warehouse(),
-        source,
-        tenant,
-        context["run_id"],
-        published,
-        _input_configs(source),
-        before=getattr(task, "days_before_publish", None),
-    )
+    warehouse = open_warehouse()
+    inputs = _input_configs(source)
+    before = getattr(task, "days_before_publish", None) or {}
+    keys: list[str] = []
+    restated_keys: list[str] = []
+    for tenant, counts in (result or {}).items():
+        partitions = publish_partitions(
+            warehouse,
+            source,
+            tenant,
+            context["run_id"],
+            int((counts or {}).get("published") or 0),
+            inputs,
+            before=before.get(tenant),
+        )
+        keys += partitions.keys
+        restated_keys += partitions.restated_keys
     events = context["outlet_events"]
-    if partitions.keys:
-        events[curated_asset(source_name)].add_partitions(partitions.keys)
-    if partitions.restated_keys:
-        events[restated_asset()].add_partitions(partitions.restated_keys)
-    emitted = {a.name for a in task.outlets} if partitions.keys else set()
-    if partitions.keys and not partitions.restated_keys:
+    if keys:
+        events[curated_asset(source_name)].add_partitions(keys)
+    if restated_keys:
+        events[restated_asset()].add_partitions(restated_keys)
+    emitted = {a.name for a in task.outlets} if keys else set()
+    if keys and not restated_keys:
         emitted.discard(RESTATED_NAME)
     task.outlets = [a for a in task.outlets if a.name in emitted]
     log.info(
-        "asset events for %s tenant=%s: %s%s",
+        "asset events for %s: %s%s",
         curated_asset_name(source_name),
-        tenant,
-        ", ".join(partitions.keys) or "none (this publish changed no curated rows)",
-        f"; {RESTATED_NAME}: {', '.join(partitions.restated_keys)}" if partitions.restated_keys else "",
+        ", ".join(keys) or "none (this publish changed no curated rows)",
+        f"; {RESTATED_NAME}: {', '.join(restated_keys)}" if restated_keys else "",
     )
 
 

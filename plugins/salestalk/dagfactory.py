@@ -21,7 +21,7 @@ from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
 from salestalk.assets import emit_publish_events, note_published_days, publish_outlets
 from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
 from salestalk.config.loader import load_sources
-from salestalk.names import EXTRACT, PUBLISH, SELECT_TASK_ID, WATCH_TASK_ID
+from salestalk.names import EXTRACT, PUBLISH, SELECT_TASK_ID, SHARD_GROUP_ID, WATCH_TASK_ID
 from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
 from salestalk.run_params import param_specs
@@ -108,7 +108,9 @@ def doc_md(source: SourceConfig) -> str:
             f"| Alert routes | {', '.join(f'{r.name} ({r.kind})' for r in source.alerting.routes)} |",
             f"| Alert runbooks | {alert_runbooks} |",
             "",
-            "Steps per tenant: extract → load_to_staging → validate → quarantine → publish, then report.",
+            "Steps per shard of tenants (`concurrency.tenants_per_task`; unset: one tenant per task up to 12 "
+            "tenants): extract → load_to_staging → validate → quarantine → publish, then report. A step runs for "
+            "the shard's tenants whose previous step finished; a retry or clear redoes only its failed tenants.",
             f"`publish` emits the asset `salestalk.curated.{source.name}` once per tenant and business day it "
             "changed (partition key `tenant|YYYY-MM-DD`; see docs/assets.md).",
             f"The `{SELECT_TASK_ID}` task picks the run's tenants; `{WATCH_TASK_ID}` waits in the triggerer and "
@@ -171,16 +173,18 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
     ) as dag:
         select = SelectTenantsOperator(task_id=SELECT_TASK_ID, source_name=source.name)
 
-        @task_group(group_id="tenant")
-        def per_tenant(tenant: str) -> None:
+        @task_group(group_id=SHARD_GROUP_ID)
+        def per_shard(tenants: list[str]) -> None:
             chain(
                 *(
                     SourceStepOperator(
                         task_id=step,
                         source_name=source.name,
                         step=step,
-                        tenant=tenant,
-                        map_index_template="{{ task.tenant }}",
+                        tenants=tenants,
+                        map_index_template="{{ task.shard_label }}",
+                        # a later step runs for the tenants whose previous step finished, even if others failed
+                        trigger_rule=TriggerRule.ALL_SUCCESS if step == EXTRACT else TriggerRule.ALL_DONE,
                         **publish_kwargs(source, step),
                         **concurrency_kwargs(source, step),
                     )
@@ -191,7 +195,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         report = SourceReportOperator(
             task_id="report", source_name=source.name, trigger_rule=TriggerRule.ALL_DONE
         )
-        select >> per_tenant.expand(tenant=select.output) >> report
+        select >> per_shard.expand(tenants=select.output) >> report
         deadlines = watch_deadlines(source)
         if deadlines:
             DeadlineWatchOperator(task_id=WATCH_TASK_ID, source_name=source.name, deadlines=deadlines)

@@ -61,6 +61,7 @@ PRODUCER = "https://github.com/salestalk/data-pipelines/blob/main/plugins/salest
 SCHEMA_BASE = "https://github.com/salestalk/data-pipelines/blob/main/include/lineage/facets.json"
 BATCH_FACET = "salestalkBatch"
 COUNTS_FACET = "salestalkCounts"
+SHARD_FACET = "salestalkShard"
 
 
 class UnsafeLineage(ValueError):
@@ -151,6 +152,18 @@ class SalesTalkCountsRunFacet(RunFacet):
     @staticmethod
     def _get_schema() -> str:
         return f"{SCHEMA_BASE}#/$defs/SalesTalkCountsRunFacet"
+
+
+@attr.define
+class SalesTalkShardRunFacet(RunFacet):
+    """A step task that served several tenants (a shard): each tenant's batch facet, with its counts when
+    the step finished for it."""
+
+    batches: list[dict[str, Any]]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return f"{SCHEMA_BASE}#/$defs/SalesTalkShardRunFacet"
 
 
 # Fields of a step's result (salestalk.pipeline) -> the counts facet's fields.
@@ -291,6 +304,43 @@ def source_step_lineage(
     outs = [_output(ns, name, output_rows.get((ns, name))) for ns, name in outputs]
     check_tenant_safe(tenant, [*ins, *outs])
     return ins, outs, facets
+
+
+def shard_step_lineage(
+    step: str,
+    source: SourceConfig,
+    batches: list[Batch],
+    places: Places,
+    results: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list[InputDataset], list[OutputDataset], dict[str, RunFacet]]:
+    """:func:`source_step_lineage` of a shard: one tenant's as it is; several tenants' datasets together
+    (each checked against its own tenant, shared tables once), and their batches in the shard facet."""
+    results = results or {}
+    if len(batches) == 1:
+        return source_step_lineage(step, source, batches[0], places, results.get(batches[0].tenant))
+    inputs: dict[tuple[str, str], InputDataset] = {}
+    outputs: dict[tuple[str, str], OutputDataset] = {}
+    entries = []
+    for batch in batches:
+        ins, outs, facets = source_step_lineage(step, source, batch, places, results.get(batch.tenant))
+        for found, merged in ((ins, inputs), (outs, outputs)):
+            for dataset in found:
+                merged.setdefault(
+                    (dataset.namespace, dataset.name),
+                    attr.evolve(dataset, inputFacets=None)
+                    if isinstance(dataset, InputDataset)
+                    else attr.evolve(dataset, outputFacets=None),
+                )
+        entry = {k: v for k, v in attr.asdict(facets[BATCH_FACET]).items() if not k.startswith("_")}
+        if COUNTS_FACET in facets:
+            entry["counts"] = {
+                k: v
+                for k, v in attr.asdict(facets[COUNTS_FACET]).items()
+                if v is not None and not k.startswith("_")
+            }
+        entries.append(entry)
+    shard = SalesTalkShardRunFacet(batches=entries, producer=PRODUCER)
+    return list(inputs.values()), list(outputs.values()), {SHARD_FACET: shard}
 
 
 def dynamodb_entity(region: str, table: str, tenant: str, entity: str) -> tuple[str, str]:

@@ -15,6 +15,8 @@ STEPS: Final = (EXTRACT, LOAD, VALIDATE, QUARANTINE, PUBLISH)
 # Tasks of a source run besides the steps: the one that picks its tenants, and its deadline watch.
 SELECT_TASK_ID: Final = "tenants"
 WATCH_TASK_ID: Final = "deadline"
+SHARD_GROUP_ID: Final = "tenant"  # the mapped task group of the steps, one instance per shard of tenants
+FAILED_TENANTS_KEY: Final = "failed_tenants"  # the XCom of a step task naming its shard's failed tenants
 # The steps that record a result in the warehouse (extract records its manifest in S3).
 WAREHOUSE_STEPS: Final = (LOAD, VALIDATE, QUARANTINE, PUBLISH)
 
@@ -27,6 +29,7 @@ SCHEMAS: Final = (STAGING, AUDIT, QUARANTINE_SCHEMA, CURATED)
 
 # Audit tables.
 BATCH_RESULTS: Final = "batch_results"
+STEP_RUNS: Final = "step_runs"  # which tenant finished which step in which run (salestalk.shards)
 STAGING_LOADS: Final = "staging_loads"
 VERDICTS_SUFFIX: Final = "_verdicts"
 

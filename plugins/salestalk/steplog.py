@@ -201,3 +201,41 @@ def report_next_step(source: str, interval_start: Any) -> NextStep:
         f"open the failed tenant's task log, or run {CLI} status --source {source} --interval {interval}",
         runbook_for("task_failed"),
     )
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line, cut to MAX_ERROR_CHARS (its type when it has no message)."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:MAX_ERROR_CHARS]
+
+
+SHARD_OUTCOMES = ("done", "failed", "already done", "waiting on upstream")
+
+
+def shard_table(
+    step: str,
+    tenants: Sequence[str],
+    plan: Any,
+    results: Mapping[str, Mapping[str, Any]],
+    failed: Mapping[str, BaseException],
+) -> str:
+    """One line per tenant of a shard: what ``step`` did for it, its main count, or its error."""
+    main = COUNT_LABELS[step][0]
+    rows = []
+    for tenant in tenants:
+        if tenant in failed:
+            outcome, detail = "failed", f"{type(failed[tenant]).__name__}: {first_line(failed[tenant])}"
+        elif tenant in results:
+            outcome, detail = "done", f"{main[1]} {_value(results[tenant].get(main[0], '-'), main[0])}"
+        elif tenant in plan.done:
+            outcome, detail = "already done", "finished earlier in this run; not redone"
+        else:
+            outcome, detail = "waiting on upstream", "its previous step has not finished in this run"
+        rows.append((tenant, outcome, detail))
+    width = max(len(t) for t, _, _ in rows) if rows else 0
+    counts = {o: sum(1 for _, got, _ in rows if got == o) for o in SHARD_OUTCOMES}
+    title = f"{step} for {len(tenants)} tenant(s): " + ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+    lines = [title, *(f"  {t.ljust(width)}  {o.ljust(19)}  {d}" for t, o, d in rows)]
+    if counts["failed"]:
+        lines.append("  each failed tenant's table above says what to do; a retry or clear redoes only those")
+    return "\n".join(lines)

@@ -31,6 +31,7 @@ def api_base_url(conn_id: str) -> str:
 
 
 def make_services(source) -> Any:
+    """The S3 client, bucket, warehouse and (for a REST source) API session of one task."""
     import requests
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -51,27 +52,36 @@ def make_services(source) -> Any:
     return services
 
 
-def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str, Any]:
+def tenant_services(shared: Any) -> Any:
+    """A tenant's own Services in a shard: the shared clients, its own S3 guard and API session."""
+    import dataclasses
+
+    import requests
+
+    session = requests.Session() if shared.http_session is not None else None
+    return dataclasses.replace(shared, http_session=session, guards={})
+
+
+STEP_FUNCTIONS = {
+    "extract": "extract_and_land",
+    "load_to_staging": "load_to_staging",
+    "validate": "validate",
+    "quarantine": "quarantine",
+    "publish": "publish",
+}
+
+
+def run_tenant_step(step: str, source: Any, batch: Any, services: Any) -> dict[str, Any]:
+    """One tenant's ``step``, its S3 writes checked and logged as a table; on failure the error carries the
+    next step as notes."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from salestalk import pipeline
-    from salestalk.logs import quiet_third_party
     from salestalk.steplog import next_step, step_table
 
-    quiet_third_party()
-    source = _source(source_name)
-    batch = run_batch(source, tenant, context)
-    step_function = {
-        "extract": pipeline.extract_and_land,
-        "load_to_staging": pipeline.load_to_staging,
-        "validate": pipeline.validate,
-        "quarantine": pipeline.quarantine,
-        "publish": pipeline.publish,
-    }[step]
-    services = None
+    tenant = batch.tenant
     try:
-        services = make_services(source)
-        counts = step_function(source, batch, services)
+        counts = getattr(pipeline, STEP_FUNCTIONS[step])(source, batch, services)
         s3_writes = services.s3_write_counts()
         if set(s3_writes) - {tenant}:
             raise AirflowFailException(
@@ -80,15 +90,104 @@ def run_step(step: str, source_name: str, tenant: str, context: Any) -> dict[str
     except Exception as exc:
         advice = next_step(step, exc, batch)
         log.error("%s", step_table(step, batch, None, _written(services, tenant), error=exc, advice=advice))
-        failure = AirflowFailException(str(exc)) if isinstance(exc, pipeline.PublishHeldBack) else exc
         for line in advice.lines():
-            failure.add_note(line)
-        if failure is exc:
-            raise
-        raise failure from exc
+            exc.add_note(line)
+        raise
     counts = {**counts, "s3_writes": s3_writes.get(tenant, dict.fromkeys(WRITE_COUNT_FIELDS, 0))}
     log.info("%s", step_table(step, batch, counts, _written(services, tenant)))
     return counts
+
+
+def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> dict[str, dict[str, Any]]:
+    """``step`` for a shard of tenants, ``concurrency.tenant_threads`` at a time: ``{tenant: counts}``.
+
+    A tenant whose step already finished in this run is skipped (a retry or clear redoes only the failed
+    ones), as is one whose previous step has not finished in this run. When tenants fail, the others still
+    finish and record their step; then the task fails naming the failed tenants (the error of a lone
+    failed tenant is raised as it is).
+    """
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from salestalk import pipeline
+    from salestalk.logs import quiet_third_party
+    from salestalk.names import FAILED_TENANTS_KEY, STEPS
+    from salestalk.shards import WAITING_ON_UPSTREAM, ShardStepFailed, plan_step
+    from salestalk.steplog import shard_table
+    from salestalk.warehouse import tables
+
+    quiet_third_party()
+    source = _source(source_name)
+    run_id = context["run_id"]
+    batches = {tenant: run_batch(source, tenant, context) for tenant in tenants}
+    shared = make_services(source)
+    previous = STEPS[STEPS.index(step) - 1] if STEPS.index(step) else None
+    interval_start = next(iter(batches.values())).interval_start
+    tag = {"source": source.name, "step": f"{step}_plan"}
+    with shared.warehouse.connect(tag=tag) as s:
+        finished = tables.finished_steps(s, source.name, interval_start, run_id, list(tenants))
+    plan = plan_step(step, tenants, finished)
+
+    def one(tenant: str) -> dict[str, Any]:
+        return run_tenant_step(step, source, batches[tenant], tenant_services(shared))
+
+    results: dict[str, dict[str, Any]] = {}
+    failed: dict[str, BaseException] = {}
+    threads = min(source.concurrency.tenant_threads, len(plan.todo))
+    if threads == 1:  # one at a time: in this thread
+        for tenant in plan.todo:
+            try:
+                results[tenant] = one(tenant)
+            except Exception as exc:
+                failed[tenant] = exc
+    elif threads > 1:  # each thread in a copy of this context, so the task's context and logging follow
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"{step}-tenant") as pool:
+            futures = {t: pool.submit(contextvars.copy_context().run, one, t) for t in plan.todo}
+        for tenant, future in futures.items():
+            error = future.exception()
+            if error is None:
+                results[tenant] = future.result()
+            else:
+                failed[tenant] = error
+    if results:  # noted before any failure is raised, so a retry or clear skips these tenants
+        with shared.warehouse.connect(tag={"source": source.name, "step": f"{step}_done"}) as s:
+            tables.record_finished(s, source.name, interval_start, run_id, step, results)
+    if len(tenants) > 1:  # a lone tenant's own step table says it all
+        log.info("%s", shard_table(step, tenants, plan, results, failed))
+    outcome = {**plan.done, **results}
+    if failed or plan.blocked:
+        context["ti"].xcom_push(key=FAILED_TENANTS_KEY, value=sorted([*failed, *plan.blocked]))
+    if failed:
+        held_back = {t for t, e in failed.items() if isinstance(e, pipeline.PublishHeldBack)}
+        if len(failed) == 1 and not outcome and not plan.blocked:  # a shard of one fails as its step did
+            error = next(iter(failed.values()))
+            if not held_back:
+                raise error
+            raise _with_notes(AirflowFailException(str(error)), error) from error
+        failure = ShardStepFailed(step, failed, len(outcome), alert=sorted(set(failed) - held_back))
+        if not failure.alert:  # held back only: the report's DQ alert pages it, and a retry cannot help
+            raise _with_notes(AirflowFailException(str(failure)), failure) from failure
+        raise failure
+    if plan.blocked:  # failed, so that clearing the run's failed tasks takes this one too; never paged
+        raise AirflowFailException(
+            f"{WAITING_ON_UPSTREAM} {previous} has not finished in this run for {', '.join(plan.blocked)} "
+            f"({len(outcome)} other tenant(s) of the shard finished {step}). That task's failure was paged; "
+            f"clear it with its downstream tasks after fixing the cause"
+        )
+    return outcome
+
+
+FAILED_TENANTS_KEY = (
+    "failed_tenants"  # the XCom naming a step task's failed tenants (its deadline page reads it)
+)
+
+
+def _with_notes(failure: Exception, cause: BaseException) -> Exception:
+    for note in getattr(cause, "__notes__", ()):
+        failure.add_note(note)
+    return failure
 
 
 def run_batch(source, tenant: str, context: Any) -> Any:
@@ -120,10 +219,11 @@ def _interval(source, context: Any) -> tuple[Any, Any]:
 def _run_tenants(source, context: Any) -> list[str]:
     """The tenants this run mapped over (its ``tenants`` task), else every tenant of the source."""
     from salestalk.names import SELECT_TASK_ID
+    from salestalk.shards import run_tenants
 
     chosen = context["ti"].xcom_pull(task_ids=SELECT_TASK_ID) if "ti" in context else None
     if chosen:
-        return list(chosen)
+        return run_tenants(chosen)
     from salestalk.tenant_registry import source_tenants
 
     return source_tenants(source)

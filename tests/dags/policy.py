@@ -98,13 +98,16 @@ def check_task_order(dag) -> None:
     for upstream, downstream in zip(STEP_ORDER, [*STEP_ORDER[1:], "report"], strict=True):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
     assert dag.get_task("report").trigger_rule == "all_done"
+    # a later step runs for the shard's tenants that finished the step before it, even if others failed it
+    assert dag.get_task(STEP_ORDER[0]).trigger_rule == "all_success"
+    assert {dag.get_task(step).trigger_rule for step in STEP_ORDER[1:]} == {"all_done"}
     if WATCH_TASK_ID in dag.task_ids:
         watch = dag.get_task(WATCH_TASK_ID)
         assert not watch.upstream_task_ids and not watch.downstream_task_ids
 
 
 def check_tenants_mapped(dag, config: SourceConfig) -> None:
-    """The per-tenant steps are mapped over exactly the config's tenants, each labelled by its tenant."""
+    """The steps are mapped over shards of exactly the config's tenants, each labelled by its shard."""
     group = dag.task_group_dict["tenant"]
     (mapped,) = group._expand_input.value.values()
     if config.tenants is None:  # a registry source: the tenants task reads the registry at run time
@@ -116,7 +119,7 @@ def check_tenants_mapped(dag, config: SourceConfig) -> None:
     else:  # mapped over an upstream task's output, which picks from the run's tenants param
         assert dag.params["tenants"] == list(config.tenants)
     for step in STEP_ORDER:
-        assert dag.get_task(step).map_index_template == "{{ task.tenant }}", step
+        assert dag.get_task(step).map_index_template == "{{ task.shard_label }}", step
 
 
 def check_doc_md_facts(dag, config: SourceConfig) -> None:

@@ -20,7 +20,9 @@ import pytest
 import yaml
 
 from salestalk import REPO_ROOT
+from salestalk.names import STEPS
 from tests.support.live_stack import LiveStack
+from tests.support.sources import add_source_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +31,7 @@ BLOCK = re.compile(r"^[ \t]*```bash\n(.*?)^[ \t]*```", re.S | re.M)
 LOGICAL_DATE = "2026-11-02T00:00:00Z"  # a manual run covers the interval that ends at its logical date
 INTERVAL_START = "2026-11-01T00:00:00Z"
 DEADLINE_MINUTES = 30
+SHARDED_SUFFIX = "_sharded"  # a copy of the drill's source whose step tasks take all its tenants at once
 
 
 def drill_source():
@@ -59,7 +62,7 @@ def runbook_commands(source: str, tenant: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory):
-    from salestalk.config.loader import SOURCES_DIR
+    from salestalk.config.loader import SOURCES_DIR, load_sources
 
     config, raw = drill_source()
     folder = tmp_path_factory.mktemp("drill-sources")
@@ -78,10 +81,23 @@ def drill(tmp_path_factory):
     (folder / f"{config.name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     shipped_suite = REPO_ROOT / "great_expectations" / "expectations" / f"{config.expectation_suite}.json"
     assert shipped_suite.is_file()
+    drilled = load_sources(folder).configs[config.name]
+    add_source_copy(
+        folder,
+        drilled,
+        f"{config.name}{SHARDED_SUFFIX}",
+        template_folder=folder,
+        changes=lambda d: d.update(
+            concurrency={"tenants_per_task": len(config.tenants), "tenant_threads": 2}
+        ),
+    )
+    sharded = load_sources(folder).configs[f"{config.name}{SHARDED_SUFFIX}"]
     home = tmp_path_factory.mktemp("drill-stack")
     with LiveStack(home, env={"SALESTALK_SOURCES_DIR": str(folder)}) as live:
-        live.airflow.wait_for_dags([config.dag_id], timeout=180)
+        live.airflow.wait_for_dags([config.dag_id, sharded.dag_id], timeout=180)
         live.airflow.unpause(config.dag_id)
+        live.airflow.unpause(sharded.dag_id)
+        live.sharded = sharded
         yield live, config
 
 
@@ -118,7 +134,7 @@ def test_incident_drill(drill) -> None:
     paged_after = dt.datetime.fromisoformat(page["created_at"].replace("Z", "+00:00")).timestamp() - fault_at
     failed = [ti for ti in airflow.task_instances(dag_id, run_id) if ti["state"] == "failed"]
     assert {(ti["task_id"], ti["rendered_map_index"]) for ti in failed} == {
-        ("tenant.extract", tenant),
+        *((f"tenant.{step}", tenant) for step in STEPS),  # the later steps: "waiting on upstream", unpaged
         ("report", None),  # its roll-up of the failed tenant, not paged again
     }
     failed = [ti for ti in failed if ti["task_id"] == "tenant.extract"]
@@ -194,7 +210,12 @@ def test_the_drills_lineage_under_the_real_scheduler(drill) -> None:
     airflow, dag_id = live.airflow, config.dag_id
     lines = (live.home / "lineage" / "openlineage.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines if line.strip()]
-    ours = [e for e in events if e.get("run", {}).get("facets", {}).get("salestalkBatch")]
+    ours = [
+        e
+        for e in events
+        if e.get("run", {}).get("facets", {}).get("salestalkBatch")
+        and e["job"]["name"].startswith(f"{dag_id}.")
+    ]
 
     def key(event: dict) -> tuple[str, str]:
         return event["job"]["name"], event["run"]["facets"]["salestalkBatch"]["tenant"]
@@ -234,3 +255,79 @@ def test_the_drills_lineage_under_the_real_scheduler(drill) -> None:
             assert not [t for t in config.tenants if t != own and t in segments], (own, dataset["name"])
             if dataset["namespace"].startswith("s3://"):
                 assert dataset["name"].startswith(f"tenants/{own}/") and dataset["name"].endswith("/")
+
+
+def api_calls(live, tenant: str) -> int:
+    """The fake API's data requests so far for ``tenant`` (its paths name the tenant)."""
+    by_path = live.fake_api("GET", "/_admin/stats")["by_path"]
+    return sum(sum(statuses.values()) for path, statuses in by_path.items() if f"/{tenant}/" in f"{path}/")
+
+
+def test_a_shard_where_one_tenants_api_fails(drill) -> None:
+    """A shard of every tenant: one tenant's API fails. The others publish; the failed tenant is named in
+    the task's outcome and in exactly one page; a clear of that task redoes only the failed tenant."""
+    from salestalk.names import FAILED_TENANTS_KEY
+    from salestalk.shards import shard_label
+
+    live, _ = drill
+    config = live.sharded
+    airflow, dag_id = live.airflow, config.dag_id
+    tenants = list(config.tenants)
+    faulty, healthy = tenants[1], [t for t in tenants if t != tenants[1]]
+    resource = config.extract.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def published(tenant: str) -> int:
+        """The tenant's curated rows (the stack is idle between runs, so the file opens read-only)."""
+        import duckdb
+
+        con = duckdb.connect(live.env["SALESTALK_DUCKDB_PATH"], read_only=True)
+        try:
+            return con.execute(
+                f"SELECT count(*) FROM curated.{config.name} WHERE _tenant_id = ?", [tenant]
+            ).fetchone()[0]
+        finally:
+            con.close()
+
+    pages_before = len(alert_log(live))
+    live.set_faults(
+        {"mode": "server_error", "status": 503, "every": 1, "resource": resource, "tenant": faulty}
+    )
+    run_id = airflow.trigger(dag_id, logical_date=LOGICAL_DATE)
+    assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "failed"
+    states = {(ti["task_id"], ti["map_index"]): ti for ti in airflow.task_instances(dag_id, run_id)}
+    extract = states[("tenant.extract", 0)]
+    assert extract["state"] == "failed" and extract["rendered_map_index"] == shard_label(tenants)
+    for step in STEPS[
+        1:
+    ]:  # ran for the other tenants, then failed as "waiting on upstream" for the faulty one
+        assert states[(f"tenant.{step}", 0)]["state"] == "failed", step
+    assert states[("report", -1)]["state"] == "failed"
+    assert all(published(t) > 0 for t in healthy) and published(faulty) == 0
+    xcom = airflow.request(
+        "GET",
+        f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/tenant.extract/xcomEntries/"
+        f"{FAILED_TENANTS_KEY}?map_index=0",
+    )
+    value = str(xcom["value"])
+    assert faulty in value and not any(t in value for t in healthy), value
+
+    found = wait_for_alerts(live, pages_before + 1)
+    time.sleep(5)  # a second page would arrive by now
+    pages = alert_log(live)[pages_before:]
+    assert [(p["alert_type"], p["tenants"]) for p in pages] == [("task_failed", [faulty])], pages
+    assert faulty in pages[0]["what"] and not any(t in pages[0]["what"] for t in healthy), pages[0]["what"]
+    assert len(found) == pages_before + 1
+
+    live.set_faults([])
+    calls = {t: api_calls(live, t) for t in tenants}
+    answer = airflow.request(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {"dag_run_id": run_id, "only_failed": True, "include_downstream": True, "dry_run": False},
+    )
+    assert {ti["task_id"] for ti in answer["task_instances"]} >= {"tenant.extract", "report"}
+    assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "success"
+    assert api_calls(live, faulty) > calls[faulty], "the clear re-extracts the failed tenant"
+    assert {t: api_calls(live, t) for t in healthy} == {t: calls[t] for t in healthy}, "and no other"
+    assert all(published(t) > 0 for t in tenants)
+    assert len(alert_log(live)) == pages_before + 1, alert_log(live)[pages_before:]

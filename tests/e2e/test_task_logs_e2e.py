@@ -46,7 +46,9 @@ class TaskLogs(logging.Handler):
         except RuntimeError:
             return
         step = context["ti"].task_id.rsplit(".", 1)[-1]
-        self.records.setdefault((step, getattr(context["task"], "tenant", None)), []).append(record)
+        tenants = getattr(context["task"], "tenants", None)  # the step's shard: here one tenant per task
+        tenant = tenants[0] if isinstance(tenants, list) and len(tenants) == 1 else None
+        self.records.setdefault((step, tenant), []).append(record)
 
     def lines(self, step: str, tenant: str | None = None) -> list[str]:
         return [line for r in self.records.get((step, tenant), []) for line in r.getMessage().splitlines()]

@@ -267,8 +267,8 @@ def test_quarantine_url_names_the_batch() -> None:
     assert links.quarantine_url("deals", "acme", None) == "/data-docs/_quarantine?source=deals&tenant=acme"
 
 
-def step_operator(step: str) -> SimpleNamespace:
-    return SimpleNamespace(step=step, source_name="deals", tenant="acme")
+def step_operator(step: str, tenants: tuple[str, ...] = ("acme",)) -> SimpleNamespace:
+    return SimpleNamespace(step=step, source_name="deals", tenants=list(tenants))
 
 
 @pytest.fixture
@@ -296,7 +296,7 @@ def test_the_validate_link_reads_its_own_map_index_return_value(monkeypatch, run
 
     def get_value(*, ti_key, key):
         asked.append((ti_key.map_index, key))
-        return {"data_docs_page": str(page)}
+        return {"acme": {"data_docs_page": str(page)}}
 
     monkeypatch.setattr(XCom, "get_value", get_value)
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://127.0.0.1:8080/airflow/")
@@ -309,7 +309,28 @@ def test_the_validate_link_reads_its_own_map_index_return_value(monkeypatch, run
     assert asked == [(1, "return_value")]
 
 
+def test_a_shards_validate_link_opens_its_first_tenant_with_failing_rows(monkeypatch, runtime_ti) -> None:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    from salestalk.settings import get_settings
+
+    docs = get_settings().data_docs_dir / "validations"
+    results = {t: {"failing": n, "data_docs_page": str(docs / f"{t}.html")} for t, n in (("a", 0), ("b", 2))}
+    monkeypatch.setattr(XCom, "get_value", lambda *, ti_key, key: results)
+    link = links.ValidationPageLink()
+    assert link.get_link(step_operator("validate", ("a", "b")), ti_key=runtime_ti).endswith(
+        "/validations/b.html"
+    )
+    results["b"]["failing"] = 0
+    assert link.get_link(step_operator("validate", ("a", "b")), ti_key=runtime_ti).endswith(
+        "/validations/a.html"
+    )
+
+
 def test_the_quarantine_link_names_source_tenant_and_interval(monkeypatch, runtime_ti) -> None:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    monkeypatch.setattr(XCom, "get_value", lambda *, ti_key, key: {"acme": {"quarantined": 0}})
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://127.0.0.1:8080")
     link = links.QuarantineLink()
     assert link.get_link(step_operator("quarantine"), ti_key=runtime_ti) == (

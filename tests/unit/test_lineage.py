@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -148,6 +149,12 @@ def test_facets_validate_against_the_shipped_schema() -> None:
     _, _, facets = lineage.source_step_lineage(
         "publish", REST, batch(REST), places(DUCK), {"published": 5, "inserted": 5, "updated": 0}
     )
+    shard = [dataclasses.replace(batch(REST), tenant=t) for t in ("acme", "globex")]
+    _, _, shard_facets = lineage.shard_step_lineage(
+        "publish", REST, shard, places(DUCK), {"acme": {"published": 5}}
+    )
+    facets = {**facets, **shard_facets}
+    assert lineage.SHARD_FACET in facets
     for key, facet in facets.items():
         body = Serde.to_dict(facet)
         name = body["_schemaURL"].rsplit("/", 1)[-1]

@@ -48,15 +48,31 @@ def test_a_dataset_it_cannot_name_gives_no_lineage_and_a_warning(lineage_on, cap
     batch = Batch(REST.name, REST.tenants[0], "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "r")
     broken = {
         "source": REST,
-        "batch": batch,
+        "batches": [batch],
         "places": lineage.Places(
             bucket="b", warehouse=lineage.duckdb_warehouse("/w.duckdb"), api_base_url=None
         ),
     }
     with caplog.at_level(logging.WARNING, logger=glue.__name__):
-        assert glue.source_step_lineage("extract", broken, {"extracted": 3}) is None
+        assert glue.source_step_lineage("extract", broken, {batch.tenant: {"extracted": 3}}) is None
     assert any("no base URL" in r.getMessage() for r in caplog.records)
     working = {**broken, "places": lineage.Places("b", lineage.duckdb_warehouse("/w.duckdb"), "http://h:1")}
-    operator_lineage = glue.source_step_lineage("extract", working, {"extracted": 3})
+    operator_lineage = glue.source_step_lineage("extract", working, {batch.tenant: {"extracted": 3}})
     assert operator_lineage.run_facets["salestalkCounts"].extracted == 3
     assert [d.name for d in operator_lineage.inputs] == [REST.extract.path.format(tenant=batch.tenant)]
+
+
+def test_a_shard_of_several_tenants_lists_each_batch_in_the_shard_facet(lineage_on) -> None:
+    tenants = ["acme", "globex"]
+    batches = [Batch(REST.name, t, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "r") for t in tenants]
+    places = lineage.Places("b", lineage.duckdb_warehouse("/w.duckdb"), "http://h:1")
+    remembered = {"source": REST, "batches": batches, "places": places}
+    found = glue.source_step_lineage("load_to_staging", remembered, {"acme": {"staged": 5}})
+    assert set(found.run_facets) == {lineage.SHARD_FACET}
+    entries = found.run_facets[lineage.SHARD_FACET].batches
+    assert [e["tenant"] for e in entries] == tenants
+    assert entries[0]["counts"] == {"staged": 5} and "counts" not in entries[1]  # globex did not finish
+    names = [d.name for d in found.inputs + found.outputs]
+    assert len(names) == len(set(names)), "a table the tenants share is listed once"
+    for tenant in tenants:  # each tenant's raw prefix, inside that tenant
+        assert any(n.startswith(f"tenants/{tenant}/") and n.endswith("/") for n in names)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from salestalk.shards import HELD_BACK_MESSAGE, WAITING_ON_UPSTREAM
+
 log = logging.getLogger(__name__)
 
 PUBLISH_ROLLUP_MESSAGE = "did not publish cleanly"
 COUNTS_LOCK_WAIT_SECONDS = 10.0
-HELD_BACK_MESSAGE = "publish held back"  # how pipeline.PublishHeldBack begins: the run's DQ alert pages it
 
 
 def _source(name: str):
@@ -168,9 +169,12 @@ def _task_facts(context: Any) -> dict[str, Any]:
     dag_run = context.get("dag_run")
     dag = context.get("dag")
     dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "")
-    tenant = getattr(task, "tenant", None)
-    if not isinstance(tenant, str) or "{" in tenant:
-        tenant = getattr(ti, "rendered_map_index", None)
+    tenants = _failed_tenants(context.get("exception"), getattr(task, "tenants", None))
+    if tenants is None:
+        tenant = getattr(task, "tenant", None)
+        if not isinstance(tenant, str) or "{" in tenant:
+            tenant = getattr(ti, "rendered_map_index", None)
+        tenants = [tenant] if isinstance(tenant, str) and tenant else []
     return {
         "dag_id": dag_id,
         "source": getattr(task, "source_name", None) or dag_id.removeprefix("source_"),
@@ -179,11 +183,22 @@ def _task_facts(context: Any) -> dict[str, Any]:
         "try_number": getattr(ti, "try_number", None),
         "max_tries": getattr(ti, "max_tries", None),
         "run_id": context.get("run_id") or getattr(dag_run, "run_id", None),
-        "tenant": tenant if isinstance(tenant, str) and tenant else None,
+        "tenants": tuple(tenants),
         "interval_start": context.get("data_interval_start"),
         "interval_end": context.get("data_interval_end"),
         "exception": context.get("exception"),
     }
+
+
+def _failed_tenants(exception: Any, task_tenants: Any) -> list[str] | None:
+    """The tenants a step task's failure is about: those its shard error pages for, else the shard's."""
+    from salestalk.shards import ShardStepFailed
+
+    if isinstance(exception, ShardStepFailed):
+        return list(exception.alert)
+    if isinstance(task_tenants, list | tuple) and all(isinstance(t, str) for t in task_tenants):
+        return list(task_tenants)
+    return None
 
 
 def task_failed(context: Any) -> dict[str, str]:
@@ -201,10 +216,13 @@ def task_failed(context: Any) -> dict[str, str]:
                 "report failed because tenant batches failed; those were alerted on their own: %s", first_line
             )
             return {}
+        if first_line.startswith(WAITING_ON_UPSTREAM):
+            log.warning("not paged: the upstream step's failure was paged for these tenants: %s", first_line)
+            return {}
         if first_line.startswith(HELD_BACK_MESSAGE):
             log.warning("publish held back; the report task's dq_error_rate alert pages it: %s", first_line)
             return {}
-        tenants = (facts["tenant"],) if facts["tenant"] else tuple(config.tenants or ())
+        tenants = facts["tenants"] or tuple(config.tenants or ())
         counts = {"try_number": facts["try_number"], "max_tries": facts["max_tries"]}
         if not isinstance(config, _AppDag):
             facts["interval_start"], facts["interval_end"] = _run_interval(config, context, facts)
@@ -243,7 +261,7 @@ def task_retry(context: Any) -> None:
             "retrying %s.%s tenant=%s run=%s (try %s of %s): %s",
             facts["dag_id"],
             facts["task_id"],
-            facts["tenant"],
+            ",".join(facts["tenants"]) or None,
             facts["run_id"],
             facts["try_number"],
             (facts["max_tries"] or 0) + 1,

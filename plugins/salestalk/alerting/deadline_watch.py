@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from salestalk.names import SELECT_TASK_ID, STEPS, WATCH_TASK_ID
+from salestalk.names import FAILED_TENANTS_KEY, SELECT_TASK_ID, SHARD_GROUP_ID, STEPS, WATCH_TASK_ID
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -93,32 +93,44 @@ class RunDeadlineTrigger(BaseTrigger):
         answer = await self._ask(GetTaskStates(dag_id=self.dag_id, run_ids=[self.run_id]))
         return answer.task_states.get(self.run_id, {})
 
-    async def _tenants(self) -> list[str]:
-        """The run's tenants, as its ``tenants`` task chose them (map index order)."""
+    async def _shards(self) -> list[list[str]]:
+        """The run's shards of tenants, as its ``tenants`` task chose them (map index order)."""
+        from salestalk.shards import as_shards
+
+        return as_shards(await self._xcom(SELECT_TASK_ID, -1, "return_value"))
+
+    async def _xcom(self, task_id: str, map_index: int, key: str) -> Any:
         import json
 
         from airflow.sdk.execution_time.comms import GetXCom
 
         answer = await self._ask(
-            GetXCom(
-                key="return_value",
-                dag_id=self.dag_id,
-                run_id=self.run_id,
-                task_id=SELECT_TASK_ID,
-                map_index=-1,
-            )
+            GetXCom(key=key, dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, map_index=map_index)
         )
         value = getattr(answer, "value", None)
-        return json.loads(value) if isinstance(value, str) else list(value or [])
+        return json.loads(value) if isinstance(value, str) else value
+
+    async def _failed_tenants(self, states: dict[str, Any], shards: list[list[str]]) -> dict[str, list[str]]:
+        """``{"<task>_<index>": tenants}`` of the failed step tasks of shards of several tenants."""
+        found = {}
+        for index, shard in enumerate(shards):
+            for step in STEPS:
+                name = f"{SHARD_GROUP_ID}.{step}_{index}"
+                if len(shard) > 1 and states.get(name) == "failed":
+                    found[name] = list(
+                        await self._xcom(f"{SHARD_GROUP_ID}.{step}", index, FAILED_TENANTS_KEY) or []
+                    )
+        return found
 
     async def _page(self, deadline: dict[str, Any], states: dict[str, Any]) -> None:
         from salestalk.alerting.callbacks import deadline_missed
 
         try:
-            tenants = await self._tenants()
+            shards = await self._shards()
+            failed = await self._failed_tenants(states, shards)
         except Exception:
             self.log.warning("could not read the tenants of %s", self.run_id, exc_info=True)
-            tenants = []
+            shards, failed = [], {}
         await asyncio.to_thread(
             deadline_missed,
             source=self.source,
@@ -129,7 +141,7 @@ class RunDeadlineTrigger(BaseTrigger):
             due_at=deadline["due_at"],
             interval_start=self.interval[0],
             interval_end=self.interval[1],
-            progress=tenant_progress(states, tenants, STEPS),
+            progress=tenant_progress(states, shards, STEPS, failed),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -158,20 +170,32 @@ class RunDeadlineTrigger(BaseTrigger):
 
 
 def tenant_progress(
-    states: dict[str, Any], tenants: list[str], steps: tuple[str, ...]
+    states: dict[str, Any],
+    shards: list[list[str]],
+    steps: tuple[str, ...],
+    failed: dict[str, list[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per tenant (the mapped group's ``tenant.<step>_<index>`` task instances): published, failed or
-    still running, and the step it is at."""
+    """Per tenant: published, failed or still running, and the step it is at. A tenant's step state is
+    its shard's task state (``tenant.<step>_<index>``); a failed task of a shard of several tenants failed
+    only for the tenants in ``failed["tenant.<step>_<index>"]``, and finished for the others."""
+    failed = failed or {}
     progress = {}
-    for index, tenant in enumerate(tenants):
-        by_step = {step: states.get(f"tenant.{step}_{index}") for step in steps}
-        failed = [s for s, state in by_step.items() if state in ("failed", "upstream_failed")]
-        if by_step[steps[-1]] == "success":
-            status, at = "published", steps[-1]
-        elif failed:
-            status, at = "failed", failed[0]
-        else:
-            status = "running"
-            at = next((s for s, state in by_step.items() if state != "success"), steps[0])
-        progress[tenant] = {"status": status, "step": at, "state": by_step.get(at)}
+    for index, shard in enumerate(shards):
+        for tenant in shard:
+            by_step = {}
+            for step in steps:
+                name = f"{SHARD_GROUP_ID}.{step}_{index}"
+                state = states.get(name)
+                if state == "failed" and name in failed and tenant not in failed[name]:
+                    state = "success"
+                by_step[step] = state
+            bad = [s for s, state in by_step.items() if state in ("failed", "upstream_failed")]
+            if by_step[steps[-1]] == "success" and not bad:
+                status, at = "published", steps[-1]
+            elif bad:
+                status, at = "failed", bad[0]
+            else:
+                status = "running"
+                at = next((s for s, state in by_step.items() if state != "success"), steps[0])
+            progress[tenant] = {"status": status, "step": at, "state": by_step.get(at)}
     return progress

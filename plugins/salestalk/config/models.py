@@ -366,6 +366,21 @@ class Concurrency(Strict):
         le=1024,
         description="Slots the launcher gives api_pool (sources sharing a pool: the largest value).",
     )
+    tenants_per_task: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "Tenants one step task processes (a shard). Unset: as many as keep a step to at most "
+            "12 tasks per run (1 per task up to 12 tenants, 25 per task at 300)."
+        ),
+    )
+    tenant_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Tenants of a shard a step task runs at once, in threads.",
+    )
 
 
 class SourceConfig(Strict):

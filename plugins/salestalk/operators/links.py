@@ -1,4 +1,5 @@
 """Extra links of a source step's task: validate to its GX validation page, quarantine to its quarantined rows.
+A shard of several tenants links to the first tenant with failing (quarantined) rows, else its first tenant.
 
 Airflow 3 calls ``get_link`` on the worker when the task ends and keeps the URL in XCom
 (``_link_<class name>``, per map index); the api-server reads that XCom back and never calls these
@@ -70,7 +71,9 @@ class ValidationPageLink(BaseOperatorLink):
 
         from salestalk.settings import get_settings
 
-        result = XCom.get_value(ti_key=ti_key, key=XCom.XCOM_RETURN_KEY)
+        results = XCom.get_value(ti_key=ti_key, key=XCom.XCOM_RETURN_KEY)
+        tenant = shown_tenant(operator.tenants, results, "failing")
+        result = results.get(tenant) if isinstance(results, dict) else None
         return validation_page_url(result, get_settings().data_docs_dir, docs_base_url())
 
 
@@ -82,7 +85,17 @@ class QuarantineLink(BaseOperatorLink):
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         if getattr(operator, "step", None) != QUARANTINE:
             return ""
-        return quarantine_url(operator.source_name, operator.tenant, _interval_start(ti_key), docs_base_url())
+        from airflow.sdk.execution_time.xcom import XCom
+
+        results = XCom.get_value(ti_key=ti_key, key=XCom.XCOM_RETURN_KEY)
+        tenant = shown_tenant(operator.tenants, results, "quarantined")
+        return quarantine_url(operator.source_name, tenant, _interval_start(ti_key), docs_base_url())
+
+
+def shown_tenant(tenants: list[str], results: Any, count: str) -> str:
+    """The tenant of a shard whose page a link opens: the first with a non-zero ``count``, else the first."""
+    results = results if isinstance(results, dict) else {}
+    return next((t for t in tenants if (results.get(t) or {}).get(count)), tenants[0])
 
 
 def _interval_start(ti: Any) -> Any:

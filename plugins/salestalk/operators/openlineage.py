@@ -71,8 +71,8 @@ def no_lineage_yet() -> Any:
     return OperatorLineage()
 
 
-def remember_source_step(source_name: str, tenant: str, context: Context) -> dict[str, Any] | None:
-    """The source config, batch and places of a step, for its lineage hooks; None when lineage is off."""
+def remember_source_step(source_name: str, tenants: list[str], context: Context) -> dict[str, Any] | None:
+    """The source config, batches and places of a step, for its lineage hooks; None when lineage is off."""
     if not lineage_enabled():
         return None
     try:
@@ -80,20 +80,21 @@ def remember_source_step(source_name: str, tenant: str, context: Context) -> dic
         from salestalk.tasks import run_batch
 
         source = load_sources(only=source_name).configs[source_name]
-        batch = run_batch(source, tenant, context)
-        return {"source": source, "batch": batch, "places": source_places(source)}
+        batches = [run_batch(source, tenant, context) for tenant in tenants]
+        return {"source": source, "batches": batches, "places": source_places(source)}
     except Exception as exc:
         log.warning(
-            "lineage: cannot describe %s for tenant %s (%s); the step runs without it",
+            "lineage: cannot describe %s for tenant(s) %s (%s); the step runs without it",
             source_name,
-            tenant,
+            ", ".join(tenants),
             exc,
         )
         return None
 
 
-def source_step_lineage(step: str, remembered: dict[str, Any] | None, result: dict[str, Any] | None) -> Any:
-    """The step's ``OperatorLineage``, or None (no lineage) when nothing was remembered or building fails."""
+def source_step_lineage(step: str, remembered: dict[str, Any] | None, results: dict[str, Any] | None) -> Any:
+    """The step's ``OperatorLineage``, or None (no lineage) when nothing was remembered or building fails.
+    ``results`` is the step's ``{tenant: counts}`` (None when it failed)."""
     if not remembered:
         return None
     try:
@@ -101,8 +102,8 @@ def source_step_lineage(step: str, remembered: dict[str, Any] | None, result: di
 
         from salestalk import lineage
 
-        inputs, outputs, facets = lineage.source_step_lineage(
-            step, remembered["source"], remembered["batch"], remembered["places"], result
+        inputs, outputs, facets = lineage.shard_step_lineage(
+            step, remembered["source"], remembered["batches"], remembered["places"], results
         )
         return OperatorLineage(inputs=inputs, outputs=outputs, run_facets=facets)
     except Exception as exc:

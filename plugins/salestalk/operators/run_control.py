@@ -23,8 +23,9 @@ def _source(name: str):
 
 
 class SelectTenantsOperator(BaseOperator):
-    """The tenants this run maps over: the ``tenants`` trigger param (default: all), checked with the
-    ``interval_start`` param against the source config before any tenant work starts.
+    """The shards of tenants this run maps over: the ``tenants`` trigger param (default: all), checked with
+    the ``interval_start`` param against the source config before any tenant work starts, cut into lists of
+    ``concurrency.tenants_per_task``.
 
     :param source_name: the source config's name.
     """
@@ -35,11 +36,12 @@ class SelectTenantsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.source_name = source_name
 
-    def execute(self, context: Context) -> list[str]:
+    def execute(self, context: Context) -> list[list[str]]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from salestalk.batch import format_utc
         from salestalk.run_params import RunParamsError, run_interval, selected_tenants
+        from salestalk.shards import make_shards, shard_size
         from salestalk.tenant_registry import from_registry, get_registry
 
         source = _source(self.source_name)
@@ -71,7 +73,16 @@ class SelectTenantsOperator(BaseOperator):
             format_utc(start),
             format_utc(end),
         )
-        return tenants
+        size = shard_size(source.concurrency.tenants_per_task, len(tenants))
+        shards = make_shards(tenants, size)
+        if size > 1:
+            log.info(
+                "%d shard(s) of up to %d tenants per step task, %d at once in each",
+                len(shards),
+                size,
+                source.concurrency.tenant_threads,
+            )
+        return shards
 
 
 class DeadlineWatchOperator(BaseOperator):

@@ -1,4 +1,4 @@
-"""Operators that run one pipeline step for one tenant's batch, and the per-run report."""
+"""Operators that run one pipeline step for a shard of tenants' batches, and the per-run report."""
 
 from __future__ import annotations
 
@@ -15,35 +15,42 @@ STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
 
 
 class SourceStepOperator(BaseOperator):
-    """Run ``step`` of ``source_name`` for ``tenant`` over the run's data interval.
+    """Run ``step`` of ``source_name`` for a shard of tenants over the run's data interval.
 
     :param source_name: the source config's name (``include/sources/<name>.yaml``).
     :param step: one of extract, load_to_staging, validate, quarantine, publish.
-    :param tenant: the tenant from the DAG config (the mapped task group), never from the data.
+    :param tenants: the shard, from the run's tenants task (the mapped task group), never from the data.
     """
 
-    template_fields = ("tenant",)
+    template_fields = ("tenants",)
     ui_color = "#e8f4fd"
     operator_extra_links = STEP_LINKS
 
-    def __init__(self, *, source_name: str, step: str, tenant: str, **kwargs: Any) -> None:
+    def __init__(self, *, source_name: str, step: str, tenants: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}; expected one of {STEPS}")
         self.source_name = source_name
         self.step = step
-        self.tenant = tenant
+        self.tenants = tenants
+
+    @property
+    def shard_label(self) -> str:
+        """The shard's name in the UI (its map index): its tenants, or the first and last of many."""
+        from salestalk.shards import shard_label
+
+        return shard_label(self.tenants)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from salestalk.operators.openlineage import remember_source_step
         from salestalk.tasks import run_step
 
-        self._lineage = remember_source_step(self.source_name, self.tenant, context)
-        self._lineage_result = run_step(self.step, self.source_name, self.tenant, context)
+        self._lineage = remember_source_step(self.source_name, self.tenants, context)
+        self._lineage_result = run_step(self.step, self.source_name, list(self.tenants), context)
         return self._lineage_result
 
     # OpenLineage (docs/lineage.md): the provider's listener calls these after execute (in a thread or a fork);
-    # they read only what execute remembered. Before execute the tenant and interval are not known yet.
+    # they read only what execute remembered. Before execute the tenants and interval are not known yet.
     _lineage: dict[str, Any] | None = None
     _lineage_result: dict[str, Any] | None = None
 

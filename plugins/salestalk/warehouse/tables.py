@@ -22,6 +22,7 @@ from salestalk.names import (
     SCHEMAS,
     STAGING,
     STAGING_LOADS,
+    STEP_RUNS,
     verdicts_table,
 )
 
@@ -111,6 +112,7 @@ def ensure_tables(s: Session, source: SourceConfig) -> None:
         (AUDIT, verdicts_table(source.name), verdicts),
         (AUDIT, STAGING_LOADS, loads),
         (AUDIT, BATCH_RESULTS, results),
+        (AUDIT, STEP_RUNS, STEP_RUN_COLUMNS),
     ):
         s.execute(f"CREATE TABLE IF NOT EXISTS {d.table(schema, name)} ({_columns(d, columns)})")
 
@@ -169,6 +171,71 @@ def table_exists(s: Session, schema: str, name: str) -> bool:
 
 
 # -- step results --------------------------------------------------------------------------------------
+
+STEP_RUN_COLUMNS = {
+    "source": "string",
+    "tenant": "string",
+    "interval_start": "timestamp",
+    "step": "string",
+    "run_id": "string",
+    "result": "string",
+    "recorded_at": "timestamp",
+}
+
+
+def finished_steps(
+    s: Session, source: str, interval_start: dt.datetime, run_id: str, tenants: list[str]
+) -> dict[str, dict[str, dict]]:
+    """``{tenant: {step: counts}}`` of the steps ``tenants`` finished for the interval in run ``run_id``."""
+    d = s.dialect
+    i = d.ident
+    if not tenants or not table_exists(s, AUDIT, STEP_RUNS):
+        return {}
+    rows = s.fetchall(
+        f"SELECT {i('tenant')}, {i('step')}, {i('result')} FROM {d.table(AUDIT, STEP_RUNS)} "
+        f"WHERE {i('source')} = ? AND {i('interval_start')} = CAST(? AS {d.column_type('timestamp')}) "
+        f"AND {i('run_id')} = ? AND {i('tenant')} IN ({', '.join('?' for _ in tenants)})",
+        [source, format_utc(interval_start), run_id, *tenants],
+    )
+    found: dict[str, dict[str, dict]] = {}
+    for tenant, step, result in rows:
+        found.setdefault(tenant, {})[step] = json.loads(result)
+    return found
+
+
+def record_finished(
+    s: Session, source: str, interval_start: dt.datetime, run_id: str, step: str, results: dict[str, dict]
+) -> None:
+    """Note that each tenant of ``results`` finished ``step`` for the interval in run ``run_id`` (one row per
+    tenant, interval and step: a later run's row replaces it)."""
+    if not results:
+        return
+    d = s.dialect
+    i = d.ident
+    table = d.table(AUDIT, STEP_RUNS)
+    ts = d.column_type("timestamp")
+    s.execute(f"CREATE SCHEMA IF NOT EXISTS {i(AUDIT)}")
+    s.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_columns(d, STEP_RUN_COLUMNS)})")
+    tenants = list(results)
+    s.execute("BEGIN")
+    s.execute(
+        f"DELETE FROM {table} WHERE {i('source')} = ? AND {i('interval_start')} = CAST(? AS {ts}) "
+        f"AND {i('step')} = ? AND {i('tenant')} IN ({', '.join('?' for _ in tenants)})",
+        [source, format_utc(interval_start), step, *tenants],
+    )
+    for tenant, counts in results.items():
+        s.execute(
+            f"INSERT INTO {table} SELECT ?, ?, CAST(? AS {ts}), ?, ?, ?, CURRENT_TIMESTAMP",
+            [
+                source,
+                tenant,
+                format_utc(interval_start),
+                step,
+                run_id,
+                json.dumps(counts, sort_keys=True, default=str),
+            ],
+        )
+    s.execute("COMMIT")
 
 
 def _result_key(d: Dialect) -> str:

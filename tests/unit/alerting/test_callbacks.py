@@ -53,6 +53,31 @@ def task_context(task_id: str, error: Exception, tenant: str | None = FAILED, ma
     }
 
 
+def test_a_shards_failure_pages_once_for_its_failed_tenants_only(alert_dir, monkeypatch) -> None:
+    from salestalk.pipeline import PublishHeldBack
+    from salestalk.shards import ShardStepFailed
+
+    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
+    failed = {
+        FAILED: RuntimeError("503 from the source API"),
+        TENANTS[2]: PublishHeldBack("publish held back"),
+    }
+    error = ShardStepFailed("extract", failed, finished=1, alert=[FAILED])
+    context = task_context("tenant.extract", error, map_index=0)
+    context["task"].tenants = list(TENANTS)
+    assert callbacks.task_failed(context) == {"log": "sent"}
+    (alert,) = read_alert_log()
+    assert alert["tenants"] == [FAILED], (
+        "the held-back tenant pages through its DQ alert, the others finished"
+    )
+    assert FAILED in alert["what"] and "503" in alert["what"]
+
+    held_only = ShardStepFailed("publish", {TENANTS[2]: PublishHeldBack("publish held back")}, 2, alert=[])
+    assert str(held_only).startswith(callbacks.HELD_BACK_MESSAGE)
+    assert callbacks.task_failed(task_context("tenant.publish", held_only, map_index=0)) == {}
+    assert len(read_alert_log()) == 1
+
+
 def test_task_failure_sends_the_same_payload_format(alert_dir, monkeypatch) -> None:
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(alert_dir.parent / "empty.duckdb"))
     error = RuntimeError(f"checksum mismatch for tenants/{FAILED}/raw/{SOURCE}/part-0.parquet")

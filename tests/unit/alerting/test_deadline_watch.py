@@ -54,16 +54,30 @@ def test_tenant_progress_reads_each_tenants_mapped_tasks() -> None:
         "tenant.validate_2": "failed",
     }
     states |= {f"tenant.{step}_2": "upstream_failed" for step in STEPS[3:]}
-    progress = tenant_progress(states, ["a", "b", "c"], STEPS)
-    assert progress["a"]["status"] == "published"
-    assert progress["b"] == {"status": "running", "step": "load_to_staging", "state": "running"}
-    assert progress["c"] == {"status": "failed", "step": "validate", "state": "failed"}
+    progress = tenant_progress(states, [["acme"], ["globex"], ["initech"]], STEPS)
+    assert progress["acme"]["status"] == "published"
+    assert progress["globex"] == {"status": "running", "step": "load_to_staging", "state": "running"}
+    assert progress["initech"] == {"status": "failed", "step": "validate", "state": "failed"}
+
+
+def test_tenant_progress_in_a_shard_fails_only_the_tenants_its_task_names() -> None:
+    states = {f"tenant.{step}_0": "success" for step in STEPS} | {"tenant.extract_0": "failed"}
+    states |= {f"tenant.{step}_1": "running" if step == "extract" else None for step in STEPS}
+    failed = {"tenant.extract_0": ["globex"]}
+    progress = tenant_progress(states, [["acme", "globex", "hooli"], ["initech"]], STEPS, failed)
+    assert (
+        progress["acme"]
+        == progress["hooli"]
+        == {"status": "published", "step": "publish", "state": "success"}
+    )
+    assert progress["globex"] == {"status": "failed", "step": "extract", "state": "failed"}
+    assert progress["initech"] == {"status": "running", "step": "extract", "state": "running"}
 
 
 class _ScriptedTrigger(RunDeadlineTrigger):
     """The trigger with the API server behind the triggerer replaced by a script of task states."""
 
-    def __init__(self, script: list, deadlines: list, tenants: list[str]) -> None:
+    def __init__(self, script: list, deadlines: list, tenants: list[list[str]]) -> None:
         super().__init__(
             dag_id="d",
             run_id=RUN_ID,
@@ -81,7 +95,7 @@ class _ScriptedTrigger(RunDeadlineTrigger):
             raise step
         return step
 
-    async def _tenants(self) -> list[str]:
+    async def _shards(self) -> list[list[str]]:
         return self.tenants
 
     async def _page(self, deadline, states) -> None:
@@ -122,7 +136,7 @@ def test_each_passed_deadline_pages_once_while_the_run_is_unfinished() -> None:
         {"name": "second", "minutes": 2, "due_at": _at(-1)},
         {"name": "first", "minutes": 1, "due_at": _at(-2)},
     ]
-    trigger = _ScriptedTrigger([late, late, late, done], deadlines, ["a"])
+    trigger = _ScriptedTrigger([late, late, late, done], deadlines, [["a"]])
     (event,) = _events(trigger)
     assert isinstance(event, TaskSuccessEvent)
     assert [name for name, _ in trigger.paged] == ["first", "second"]
