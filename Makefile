@@ -18,7 +18,7 @@ need = $(if $(strip $($(1))),,@$(PY) -m salestalk usage --values $(or $(3),none)
 help: ## list every target
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock
+$(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock docker/requirements-airflow.txt
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.lock

@@ -176,7 +176,6 @@ def stack_env(
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
-        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
         "GX_ANALYTICS_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
         "NO_PROXY": "*",
