@@ -110,16 +110,27 @@ def check_tenants_mapped(dag, config: SourceConfig) -> None:
     """The steps are mapped over shards of exactly the config's tenants, each labelled by its shard."""
     group = dag.task_group_dict["tenant"]
     (mapped,) = group._expand_input.value.values()
+    schema = dag.params.get_param("tenants").schema
+    check_small_tenants_schema(schema)
     if config.tenants is None:  # a registry source: the tenants task reads the registry at run time
         assert not isinstance(mapped, list)
         assert dag.params["tenants"] == []
-        assert "enum" not in dag.params.get_param("tenants").schema["items"]
+        assert "examples" not in schema  # parse time never asks the registry for names
     elif isinstance(mapped, list):
         assert mapped == list(config.tenants)
     else:  # mapped over an upstream task's output, which picks from the run's tenants param
         assert dag.params["tenants"] == list(config.tenants)
+        assert schema["examples"] == list(config.tenants)  # the trigger form's pick list
     for step in STEP_ORDER:
         assert dag.get_task(step).map_index_template == "{{ task.shard_label }}", step
+
+
+def check_small_tenants_schema(schema: dict) -> None:
+    """The tenants param's schema is flat: no ``enum``, no per-item rules. Airflow checks it against the
+    meta-schema and deep-copies it into every task on every parse; the names are checked when the run starts
+    (``salestalk.run_params.selected_tenants``)."""
+    assert schema["type"] == "array"
+    assert "enum" not in schema and "items" not in schema, schema
 
 
 def check_doc_md_facts(dag, config: SourceConfig) -> None:

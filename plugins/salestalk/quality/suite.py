@@ -9,6 +9,7 @@ the file and the expectation index in the message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,17 +200,40 @@ def parse_suite(data: Any, source: str | Path = "<memory>") -> Suite:
 _COLUMN_LIST_KWARGS = ("column_set", "column_list")
 
 
+# (path, content digest, expected name, columns) -> problems: one check per suite, not one per source using it
+_PROBLEMS_CACHE: dict[tuple[str, str, str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
+_PROBLEMS_CACHE_MAX = 1024
+
+
 def suite_problems(path: Path, expected_name: str, columns: Collection[str]) -> list[tuple[str, str]]:
     """Every reason the suite at ``path`` cannot run on a source with ``columns``, as (where, reason).
 
     ``where`` is ``name`` or ``expectations[i] (type)``. Checked: the file reads and parses, its ``name``
     is ``expected_name``, every expectation is one the rule compiler supports with valid options, and
-    every column a rule names is in the schema.
+    every column a rule names is in the schema. The answer is cached per file content, name and columns,
+    so many sources sharing one suite pay for one check (an edited file is checked again).
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        body = path.read_bytes()
     except OSError as exc:
         return [("", f"cannot read suite file ({exc.strerror or exc})")]
+    key = (str(path), hashlib.blake2b(body, digest_size=16).hexdigest(), expected_name, tuple(columns))
+    found = _PROBLEMS_CACHE.get(key)
+    if found is None:
+        found = tuple(_check_suite(body, path, expected_name, columns))
+        if len(_PROBLEMS_CACHE) >= _PROBLEMS_CACHE_MAX:
+            _PROBLEMS_CACHE.clear()
+        _PROBLEMS_CACHE[key] = found
+    return list(found)
+
+
+def _check_suite(
+    body: bytes, path: Path, expected_name: str, columns: Collection[str]
+) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return [("", f"cannot read suite file ({exc})")]
     except json.JSONDecodeError as exc:
         return [("", f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):

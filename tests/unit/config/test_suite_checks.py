@@ -201,3 +201,40 @@ def test_validate_config_reports_exactly_the_rules_on_missing_columns(
     reported = sorted(e.field for e in result.errors)
     assert reported == expected, [str(e) for e in result.errors]
     assert (name in result.configs) == (not expected), "a suite whose rules all apply is accepted"
+
+
+def test_a_suite_is_checked_once_per_content_and_again_after_an_edit(folders, monkeypatch) -> None:
+    """Many sources sharing one suite pay for one check per parse; an edited suite is checked again."""
+    from salestalk.quality import suite as suite_module
+
+    sources, suites = folders
+    checked: list[str] = []
+    real = suite_module._check_suite
+
+    def counting(body, path, expected_name, columns):
+        checked.append(expected_name)
+        return real(body, path, expected_name, columns)
+
+    monkeypatch.setattr(suite_module, "_check_suite", counting)
+    monkeypatch.setattr(suite_module, "_PROBLEMS_CACHE", {})
+    source = a_source(folder=sources, what="whose suite to check")
+    checked.clear()  # loading the sources to pick one checked their suites
+    monkeypatch.setattr(suite_module, "_PROBLEMS_CACHE", {})
+    name, columns = source.expectation_suite, source.table_schema.column_names
+    path = suites / f"{name}.json"
+    first = suite_module.suite_problems(path, name, columns)
+    for _ in range(3):
+        assert suite_module.suite_problems(path, name, columns) == first
+    assert checked == [name]
+    assert suite_module.suite_problems(path, name, [*columns, "another"]) == first  # other columns: checked
+    assert checked == [name, name]
+    edit_suite(
+        suites,
+        name,
+        lambda data: data["expectations"].append(
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"}}
+        ),
+    )
+    after = suite_module.suite_problems(path, name, columns)
+    assert len(checked) == 3
+    assert any("no_such_column" in reason for _, reason in after), after
