@@ -119,7 +119,10 @@ def _json_scalar(value: Any) -> dict[str, str]:
 
 
 def _restore_date(obj: dict) -> Any:
-    return dt.date.fromisoformat(obj["__date__"]) if obj.keys() == {"__date__"} else obj
+    # called for every mapping of every cached file: keep the common case (not a date) cheap
+    if len(obj) == 1 and "__date__" in obj:
+        return dt.date.fromisoformat(obj["__date__"])
+    return obj
 
 
 def _read_yaml(path: Path) -> dict:
