@@ -50,7 +50,7 @@ DAG_FACTORY_VERSION = "1.1.0"
 DAG_FACTORY_PACKAGES = [f"apache-airflow=={AIRFLOW_VERSION}", f"dag-factory=={DAG_FACTORY_VERSION}"]
 STEPS = ("extract", "load_to_staging", "validate", "quarantine", "publish")
 MARKER = "PARSE_TIME_RESULT "
-DOCS_BASE_URL = "https://github.com/salestalk/data-pipelines/blob/main/"  # as in salestalk.dagfactory
+FINGERPRINT_ENV = "PARSE_TIME_FINGERPRINT"
 RUN_TIMEOUT_SECONDS = 600
 
 OURS, DAG_FACTORY, DICT_LOOP = "ours", f"dag-factory {DAG_FACTORY_VERSION}", "dict loop"
@@ -79,7 +79,36 @@ def run_worker(dags_folder: str) -> None:
         "tasks_per_dag": sorted({len(dag.tasks) for dag in bag.dags.values()}),
         "errors": {path: str(err)[-800:] for path, err in bag.import_errors.items()},
     }
+    if os.environ.get(FINGERPRINT_ENV):  # untimed: only the warm-up run asks
+        result["fingerprints"] = {dag_id: fingerprint(dag) for dag_id, dag in bag.dags.items()}
     print(MARKER + json.dumps(result), flush=True)
+
+
+def fingerprint(dag) -> str:
+    """A digest of everything the scheduler and the UI get from a DAG (its serialized form, without the
+    file's path), plus the Python callables that serialization reduces to flags: two candidates with the
+    same fingerprints built the same DAG."""
+    import hashlib
+
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    def name(value):  # a callable, or a list of them, by import path
+        if value is None or isinstance(value, list | tuple):
+            return value and [name(v) for v in value]
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+
+    data = DagSerialization.to_dict(dag)
+    for key in ("fileloc", "relative_fileloc", "_processor_dags_folder"):
+        data["dag"].pop(key, None)
+    callables = {
+        task.task_id: [
+            name(getattr(task, attr, None))
+            for attr in ("on_failure_callback", "on_retry_callback", "pre_execute", "post_execute")
+        ]
+        for task in dag.tasks
+    }
+    text = json.dumps([data, callables], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # --------------------------------------------------------------------------- synthetic inputs
@@ -143,7 +172,7 @@ def dag_factory_dag(cfg: dict, name: str) -> dict:
             "operator": "salestalk.operators.source_step.SourceStepOperator",
             "step": step,
             "source_name": name,
-            "tenant": cfg["tenants"][0],
+            "tenants": list(cfg["tenants"]),
         }
         if i:
             spec["dependencies"] = [STEPS[i - 1]]
@@ -184,12 +213,16 @@ def write_dag_factory(dags: Path, configs: Path, names: list[str], cfg: dict) ->
     )
 
 
-DICT_LOOP_TEMPLATE = '''"""Baseline Airflow DAG file: source DAGs from an in-file dict; no YAML, no validation."""
+DICT_LOOP_TEMPLATE = '''"""Baseline Airflow DAG file: the same source DAGs as dags/sources.py, hand-written as a loop over an in-file
+dict. Same tasks, params, callbacks, trigger rules, pools, outlets and docs; no YAML, no validation."""
 
 import datetime as dt
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, TriggerRule, chain, task_group
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, TriggerRule, chain, task_group
 
+from salestalk.alerting.callbacks import task_failed, task_retry
+from salestalk.assets import emit_publish_events, note_published_days
+from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import SourceReportOperator, SourceStepOperator
 
 STEPS = {steps!r}
@@ -204,6 +237,12 @@ def build(name, s):
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(seconds=s["max_retry_delay_seconds"]),
         "execution_timeout": dt.timedelta(minutes=s["execution_timeout_minutes"]),
+        "on_failure_callback": task_failed,
+        "on_retry_callback": task_retry,
+    }}
+    params = {{
+        key: Param(spec["default"], **{{k: v for k, v in spec.items() if k != "default"}})
+        for key, spec in s["params"].items()
     }}
     with DAG(
         dag_id="source_" + name,
@@ -212,24 +251,46 @@ def build(name, s):
         start_date=dt.datetime.fromisoformat(s["start_date"]).replace(tzinfo=dt.UTC),
         catchup=s["catchup"],
         max_active_runs=s["max_active_runs"],
+        max_active_tasks=s["max_active_tasks"],
         default_args=default_args,
         tags=s["tags"],
-        owner_links={{s["owner"]: s["oncall_url"], "runbook": s["runbook_url"]}},
-        doc_md=f"# {{name}}\\n{{s['description']}}\\n\\n| Owner | {{s['owner']}} |\\n| Tenants | {{', '.join(s['tenants'])}} |",
+        owner_links=s["owner_links"],
+        doc_md=s["doc_md"],
         render_template_as_native_obj=False,
+        params=params,
     ):
+        select = SelectTenantsOperator(task_id={select!r}, source_name=name)
 
-        @task_group(group_id="tenant")
-        def per_tenant(tenant):
-            chain(*(
-                SourceStepOperator(
-                    task_id=step, source_name=name, step=step, tenant=tenant, map_index_template="{{{{ task.tenant }}}}"
+        @task_group(group_id={group!r})
+        def per_shard(tenants):
+            steps = []
+            for step in STEPS:
+                extra = {{}}
+                if step == "extract" and s["api_pool"]:
+                    extra["pool"] = s["api_pool"]
+                if s["max_active_per_step"]:
+                    extra["max_active_tis_per_dag"] = s["max_active_per_step"]
+                if step == "publish":
+                    extra["outlets"] = [Asset(name=n, uri=u, group=g) for n, u, g in s["outlets"]]
+                    extra["pre_execute"] = note_published_days
+                    extra["post_execute"] = emit_publish_events
+                steps.append(
+                    SourceStepOperator(
+                        task_id=step,
+                        source_name=name,
+                        step=step,
+                        tenants=tenants,
+                        map_index_template="{{{{ task.shard_label }}}}",
+                        trigger_rule=TriggerRule.ALL_SUCCESS if step == "extract" else TriggerRule.ALL_DONE,
+                        **extra,
+                    )
                 )
-                for step in STEPS
-            ))
+            chain(*steps)
 
         report = SourceReportOperator(task_id="report", source_name=name, trigger_rule=TriggerRule.ALL_DONE)
-        per_tenant.expand(tenant=list(s["tenants"])) >> report
+        select >> per_shard.expand(tenants=select.output) >> report
+        if s["deadlines"]:
+            DeadlineWatchOperator(task_id={watch!r}, source_name=name, deadlines=s["deadlines"])
 
 
 for _name, _source in SOURCES.items():
@@ -237,25 +298,63 @@ for _name, _source in SOURCES.items():
 '''
 
 
-def dict_loop_entry(cfg: dict) -> dict:
-    keys = ("description", "owner", "schedule", "catchup", "max_active_runs", "retries")
-    keys += ("retry_delay_seconds", "max_retry_delay_seconds", "execution_timeout_minutes")
-    runbook = cfg["runbook"]
+def dict_loop_entry(source) -> dict:
+    """One source's entry in the dict loop: every value our generator derives from the config, computed once
+    here by salestalk's own functions so both candidates build the same DAGs, and written out as literals."""
+    from salestalk.alerting.deadlines import watch_deadlines
+    from salestalk.assets import publish_outlets
+    from salestalk.dagfactory import doc_md, runbook_url
+    from salestalk.run_params import param_specs
+
     return {
-        **{key: cfg[key] for key in keys},
-        "runbook_url": runbook if runbook.startswith("http") else DOCS_BASE_URL + runbook,
-        "start_date": str(cfg["start_date"]),
-        "tags": sorted({"source", cfg["extract"]["kind"], *cfg["tags"]}),
-        "tenants": list(cfg["tenants"]),
-        "oncall_url": cfg["oncall"]["url"],
+        "description": source.description,
+        "owner": source.owner,
+        "retries": source.retries,
+        "retry_delay_seconds": source.retry_delay_seconds,
+        "max_retry_delay_seconds": source.max_retry_delay_seconds,
+        "execution_timeout_minutes": source.execution_timeout_minutes,
+        "schedule": source.schedule,
+        "start_date": source.start_date.isoformat(),
+        "catchup": source.catchup,
+        "max_active_runs": source.max_active_runs,
+        "max_active_tasks": source.concurrency.max_active_tasks,
+        "tags": source.all_tags,
+        "owner_links": {source.owner: source.oncall.url, "runbook": runbook_url(source)},
+        "doc_md": doc_md(source),
+        "params": param_specs(source),
+        "api_pool": source.concurrency.api_pool,
+        "max_active_per_step": source.concurrency.max_active_per_step,
+        "outlets": [(a.name, a.uri, a.group) for a in publish_outlets(source.name)],
+        "deadlines": watch_deadlines(source),
     }
 
 
-def write_dict_loop(dags: Path, names: list[str], cfg: dict) -> None:
-    dags.mkdir(parents=True)
-    entry = dict_loop_entry(cfg)
-    sources = {name: dict(entry) for name in names}
-    (dags / "dict_loop.py").write_text(DICT_LOOP_TEMPLATE.format(steps=STEPS, sources=sources))
+def write_dict_loop_file(dags: str) -> None:
+    """The dict loop's DAG file for the sources in $SALESTALK_SOURCES_DIR. Runs in a child with the workers'
+    environment (salestalk importable, Airflow home in the run's temp dir)."""
+    from salestalk.config.loader import load_sources
+    from salestalk.names import SELECT_TASK_ID, SHARD_GROUP_ID, WATCH_TASK_ID
+
+    loaded = load_sources()
+    if loaded.errors:
+        raise SystemExit("\n".join(map(str, loaded.errors)))
+    sources = {name: dict_loop_entry(config) for name, config in sorted(loaded.configs.items())}
+    folder = Path(dags)
+    folder.mkdir(parents=True)
+    text = DICT_LOOP_TEMPLATE.format(
+        steps=STEPS, sources=sources, select=SELECT_TASK_ID, group=SHARD_GROUP_ID, watch=WATCH_TASK_ID
+    )
+    (folder / "dict_loop.py").write_text(text)
+
+
+def write_dict_loop(work: Path, dags: Path, sources: Path) -> None:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--write-dict-loop", str(dags)]
+    env = child_env(work, dags, sources, None)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+    )
+    if proc.returncode:
+        raise SystemExit(f"writing the dict loop failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
 
 
 # --------------------------------------------------------------------------- dag-factory venv
@@ -281,6 +380,7 @@ class Runs:
     dag_counts: list[int] = field(default_factory=list)
     tasks_per_dag: set[int] = field(default_factory=set)
     problem: str | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     @property
     def median(self) -> float | None:
@@ -370,7 +470,9 @@ def measure(candidates: list[Candidate], env_for, expected: int, repeats: int) -
     each repeat so drift hits them all alike. A candidate that fails is not run again."""
     runs = {c.label: Runs() for c in candidates}
     for candidate in candidates:
-        runs[candidate.label].problem = problem_of(run_once(candidate, env_for(candidate)), expected)
+        result = run_once(candidate, {**env_for(candidate), FINGERPRINT_ENV: "1"})
+        runs[candidate.label].problem = problem_of(result, expected)
+        runs[candidate.label].fingerprints = result.get("fingerprints", {})
     for _ in range(repeats):
         for candidate in candidates:
             if runs[candidate.label].problem:
@@ -488,7 +590,7 @@ def candidates_for(work: Path, n: int, cfg: dict, factory_python: Path | None) -
     base = work / f"n{n}"
     write_our_sources(base / "sources", names)
     write_ours(base / "dags_ours")
-    write_dict_loop(base / "dags_dict_loop", names, cfg)
+    write_dict_loop(work, base / "dags_dict_loop", base / "sources")
     found = [Candidate(label, Path(sys.executable), base / "dags_ours") for label, _ in OURS_VARIANTS]
     if factory_python is not None:
         write_dag_factory(base / "dags_dag_factory", base / "dag_factory_yaml", names, cfg)
@@ -503,6 +605,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per figure (median)")
     parser.add_argument("--quick", action="store_true", help="N=10 only, 1 repeat (smoke test)")
     parser.add_argument("--worker", metavar="DAGS_FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--write-dict-loop", metavar="DAGS_FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats = "10", 1
@@ -589,9 +692,35 @@ def shapes(results: dict[int, dict[str, Runs]]) -> str:
             seen.setdefault(label, set()).update(r.tasks_per_dag)
     parts = [f"{label} {'/'.join(map(str, sorted(t))) or '?'}" for label, t in seen.items()]
     return (
-        "Tasks per DAG: " + ", ".join(parts) + " (ours and the dict loop: a task group of 5 steps mapped "
-        "over tenants + report; dag-factory: a plain chain of the same 5 operators)."
+        "Tasks per DAG: " + ", ".join(parts) + " (ours and the dict loop: the tenants task, a task group of "
+        "the 5 steps mapped over shards of tenants, report and the deadline watch, with the trigger form's "
+        "params, callbacks, trigger rules, pools and outlets; dag-factory: a plain chain of the same 5 step "
+        "operators)."
     )
+
+
+def same_dags(results: dict[int, dict[str, Runs]]) -> tuple[list[str], list[str]]:
+    """(lines, problems): whether the dict loop (and ours with a cold cache) built exactly ours' DAGs, by the
+    fingerprints of the warm-up runs."""
+    lines, found = [], []
+    for n, runs in results.items():
+        ours = runs.get(OURS)
+        if ours is None or not ours.fingerprints:
+            continue
+        for label in (OURS_COLD, DICT_LOOP):
+            other = runs.get(label)
+            if other is None or not other.fingerprints:
+                continue
+            differ = sorted(
+                k
+                for k in ours.fingerprints.keys() | other.fingerprints.keys()
+                if ours.fingerprints.get(k) != other.fingerprints.get(k)
+            )
+            if differ:
+                found.append(f"N={n}: {label} built {len(differ)} DAG(s) unlike ours, e.g. {differ[0]}")
+            else:
+                lines.append(f"N={n}: {label} built the same {len(ours.fingerprints)} DAGs as ours ✓")
+    return lines, found
 
 
 def report(
@@ -615,6 +744,8 @@ def report(
         "ours vs dag-factory = dag-factory time ÷ ours (higher is better); "
         "ours vs dict loop = ours ÷ dict-loop time (lower is better).",
         shapes(results),
+        "Same DAGs (digest of each serialized DAG without its file path, and its callbacks; warm-up runs): "
+        + ("; ".join(same_dags(results)[0]) or "not compared"),
         "",
         *[
             f"{cache}: " + single_line(n_single, dag_id, singles[label], args.repeats)
@@ -624,7 +755,7 @@ def report(
         "",
         *verdicts(results, singles, factory_note),
     ]
-    notes = problems(results, singles)
+    notes = problems(results, singles) + same_dags(results)[1]
     if notes:
         legend += ["", "Problems:", *[f"- {p}" for p in notes]]
     legend += ["", "Individual runs (s):", *spreads(results), "", f"{DAG_FACTORY}: {factory_note}", context]
@@ -635,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         run_worker(args.worker)
+        return 0
+    if args.write_dict_loop:
+        write_dict_loop_file(args.write_dict_loop)
         return 0
     lines = benchmark(args)
     text = "\n".join(lines) + "\n"
