@@ -9,7 +9,10 @@ building the same DAGs:
   is parsed and its cache entry written, as after a deploy or on a fresh worker);
 * dag-factory 1.1.0 on equivalent YAML (one file per DAG, 5 chained tasks), installed once into a
   throwaway venv under benchmarks/.venvs/ (git-ignored by the .gitignore uv writes into it);
-* a hand-written DAG file looping over an in-file dict (same DAG shape as ours, no YAML, no validation);
+* a hand-written DAG file looping over an in-file dict that builds the SAME DAGs as ours (tasks, params,
+  callbacks, trigger rules, pools, outlets, docs; the values computed by salestalk's own functions from the
+  bench configs and written as literals), with no YAML and no validation. The untimed warm-up runs compare
+  every DAG's serialized form and callbacks with ours, and a difference is reported as a problem;
 
 plus one DAG built under get_parsing_context() at the largest N. Every figure is the median of --repeats
 fresh processes, each timing only ``DagBag(dag_folder=...)`` after the same ``import airflow.sdk`` warm-up,
