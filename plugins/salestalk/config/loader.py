@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
+import functools
 import hashlib
 import json
 import os
@@ -112,6 +112,52 @@ def _cached_parse(body: bytes, path: Path) -> Any:
     return data
 
 
+@functools.cache
+def _suite_checker_digest() -> bytes:
+    """The suite checker's own code: a cached answer from an older checker is not reused."""
+    quality = Path(__file__).resolve().parents[1] / "quality"
+    digest = hashlib.blake2b(digest_size=20)
+    for name in ("suite.py", "regex.py"):
+        try:
+            digest.update((quality / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.digest()
+
+
+def _suite_problems(suite_file: Path, name: str, columns: list[str]) -> list[tuple[str, str]]:
+    """``salestalk.quality.suite.suite_problems``, remembered in the config cache by the suite's content, the
+    expected name, the columns and the checker's code: a task process building one DAG then neither imports
+    the regex translators nor re-checks the suite (about 3 ms of its parse)."""
+    folder = _cache_dir()
+    entry = None
+    if folder is not None:
+        try:
+            key = hashlib.blake2b(suite_file.read_bytes(), digest_size=20)
+        except OSError:
+            key = None
+        if key is not None:
+            key.update(json.dumps([name, list(columns)]).encode())
+            key.update(_suite_checker_digest())
+            entry = folder / f"suite-{key.hexdigest()}.json"
+            try:
+                return [(str(where), str(reason)) for where, reason in json.loads(entry.read_bytes())]
+            except (OSError, ValueError, TypeError):
+                pass
+    from salestalk.quality.suite import suite_problems
+
+    found = suite_problems(suite_file, name, columns)
+    if entry is not None:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            partial = entry.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(found))
+            partial.replace(entry)
+        except OSError:
+            pass
+    return found
+
+
 def _json_scalar(value: Any) -> dict[str, str]:
     if type(value) is dt.date:
         return {"__date__": value.isoformat()}
@@ -194,6 +240,8 @@ def _reason(error: dict) -> str:
     if kind == "extra_forbidden":
         owner = _model_at(loc[:-1])
         known = sorted(_fields(owner)) if owner else []
+        import difflib
+
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
         return "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed keys: {known}")
     comparisons = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
@@ -270,10 +318,8 @@ def load_source(path: Path, defaults: dict | None = None) -> SourceConfig:
     if not suite_file.is_file():
         problems.append(ConfigError(shown, "expectation_suite", f"no suite file {display_path(suite_file)}"))
     else:
-        from salestalk.quality.suite import suite_problems
-
         columns = config.table_schema.column_names
-        for where, reason in suite_problems(suite_file, config.expectation_suite, columns):
+        for where, reason in _suite_problems(suite_file, config.expectation_suite, columns):
             problems.append(ConfigError(display_path(suite_file), where, f"{reason} (used by {shown})"))
     if config.runbook.startswith("docs/") and not (REPO_ROOT / config.runbook).is_file():
         problems.append(ConfigError(shown, "runbook", f"file {config.runbook} does not exist"))

@@ -238,3 +238,32 @@ def test_a_suite_is_checked_once_per_content_and_again_after_an_edit(folders, mo
     after = suite_module.suite_problems(path, name, columns)
     assert len(checked) == 3
     assert any("no_such_column" in reason for _, reason in after), after
+
+
+def test_the_config_cache_remembers_suite_checks_by_content(folders, tmp_path, monkeypatch) -> None:
+    """A task process building one DAG reads the suite check from the config cache; an edited suite (or an
+    edited checker) is checked again, and its problems still reach the loader's errors."""
+    from salestalk.quality import suite as suite_module
+
+    sources, suites = folders
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
+    source = a_source(folder=sources, what="whose suite the cache remembers")  # fills the cache
+    assert list((tmp_path / "cache").glob("suite-*.json"))
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("suite checked again although its content did not change")
+
+    monkeypatch.setattr(suite_module, "suite_problems", not_again)
+    assert source.name in loader.load_sources(sources, only=source.name).configs
+    monkeypatch.undo()
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(loader, "SUITES_DIR", suites)
+    edit_suite(
+        suites,
+        source.expectation_suite,
+        lambda d: d["expectations"].append(
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"}}
+        ),
+    )
+    found = [str(e) for e in loader.load_sources(sources, only=source.name).errors]
+    assert any("no_such_column" in e for e in found), found
