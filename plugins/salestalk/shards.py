@@ -17,15 +17,22 @@ from salestalk.names import STEPS
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-AUTO_MAX_SHARDS = 12  # an unset tenants_per_task keeps each step to this many tasks per run
+AUTO_ONE_PER_TASK = 12  # up to this many tenants, an unset tenants_per_task gives each tenant its own tasks
+AUTO_MIN_SHARDS = 4  # beyond it, at least this many shards per step (the slots of a 2-core machine) ...
+AUTO_MAX_SHARDS = 12  # ... and at most this many
+AUTO_SHARD_TENANTS = 25  # between the two, shards of this many: a task's start-up is paid once per 25 tenants
 LABEL_MAX_TENANTS = 3  # a shard of more tenants is labelled by its first and last
 
 
 def shard_size(configured: int | None, tenants: int) -> int:
-    """Tenants per task: the configured number, else the fewest that keep a step to AUTO_MAX_SHARDS tasks."""
+    """Tenants per task: the configured number; else one up to AUTO_ONE_PER_TASK tenants, then
+    AUTO_SHARD_TENANTS, within AUTO_MIN_SHARDS to AUTO_MAX_SHARDS shards."""
     if configured is not None:
         return configured
-    return max(1, math.ceil(tenants / AUTO_MAX_SHARDS))
+    if tenants <= AUTO_ONE_PER_TASK:
+        return 1
+    fewest = math.ceil(tenants / AUTO_MAX_SHARDS)
+    return max(fewest, min(AUTO_SHARD_TENANTS, math.ceil(tenants / AUTO_MIN_SHARDS)))
 
 
 def make_shards(tenants: Sequence[str], size: int) -> list[list[str]]:

@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 from salestalk.names import EXTRACT, LOAD, PUBLISH, STEPS
 from salestalk.shards import (
     AUTO_MAX_SHARDS,
+    AUTO_MIN_SHARDS,
+    AUTO_ONE_PER_TASK,
+    AUTO_SHARD_TENANTS,
     as_shards,
     make_shards,
     plan_step,
@@ -28,12 +31,16 @@ def test_shards_keep_every_tenant_once_in_order(tenants: list[str], configured: 
     assert all(1 <= len(s) <= size for s in shards)
     if configured is None:
         assert len(shards) <= AUTO_MAX_SHARDS
-        assert size == 1 or len(tenants) > AUTO_MAX_SHARDS  # few tenants: one per task, as before shards
+        if len(tenants) <= AUTO_ONE_PER_TASK:
+            assert size == 1  # few tenants: one per task, as before shards
+        else:
+            assert len(shards) >= min(AUTO_MIN_SHARDS, len(tenants))
+            assert size <= AUTO_SHARD_TENANTS or len(shards) == AUTO_MAX_SHARDS
 
 
 def test_auto_size_at_the_issues_scale() -> None:
-    assert shard_size(None, 3) == 1
-    assert shard_size(None, 300) == 25 and len(make_shards([f"t{i:03d}" for i in range(300)], 25)) == 12
+    assert [shard_size(None, n) for n in (3, 12, 13, 30, 75, 100, 300, 1000)] == [1, 1, 4, 8, 19, 25, 25, 84]
+    assert len(make_shards([f"t{i:03d}" for i in range(300)], 25)) == 12
     assert shard_size(7, 3) == 7
     with pytest.raises(ValueError, match="at least one tenant"):
         make_shards(["a"], 0)

@@ -371,8 +371,8 @@ class Concurrency(Strict):
         ge=1,
         le=1000,
         description=(
-            "Tenants one step task processes (a shard). Unset: as many as keep a step to at most "
-            "12 tasks per run (1 per task up to 12 tenants, 25 per task at 300)."
+            "Tenants one step task processes (a shard). Unset: 1 up to 12 tenants; beyond, 25 per task within 4 "
+            "to 12 tasks per step (e.g. 8 at 30 tenants, 25 at 100 and 300, 84 at 1000)."
         ),
     )
     tenant_threads: int = Field(
