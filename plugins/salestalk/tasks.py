@@ -167,7 +167,8 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
                 raise error
             raise _with_notes(AirflowFailException(str(error)), error) from error
         failure = ShardStepFailed(step, failed, len(outcome), alert=sorted(set(failed) - held_back))
-        if not failure.alert:  # held back only: the report's DQ alert pages it, and a retry cannot help
+        final = (AirflowFailException, pipeline.PublishHeldBack)  # a retry cannot help these
+        if all(isinstance(e, final) for e in failed.values()):
             raise _with_notes(AirflowFailException(str(failure)), failure) from failure
         raise failure
     if plan.blocked:  # failed, so that clearing the run's failed tasks takes this one too; never paged
@@ -177,11 +178,6 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
             f"clear it with its downstream tasks after fixing the cause"
         )
     return outcome
-
-
-FAILED_TENANTS_KEY = (
-    "failed_tenants"  # the XCom naming a step task's failed tenants (its deadline page reads it)
-)
 
 
 def _with_notes(failure: Exception, cause: BaseException) -> Exception:

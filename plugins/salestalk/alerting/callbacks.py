@@ -194,8 +194,9 @@ def _failed_tenants(exception: Any, task_tenants: Any) -> list[str] | None:
     """The tenants a step task's failure is about: those its shard error pages for, else the shard's."""
     from salestalk.shards import ShardStepFailed
 
-    if isinstance(exception, ShardStepFailed):
-        return list(exception.alert)
+    for error in (exception, getattr(exception, "__cause__", None)):  # also when raised as final
+        if isinstance(error, ShardStepFailed):
+            return list(error.alert)
     if isinstance(task_tenants, list | tuple) and all(isinstance(t, str) for t in task_tenants):
         return list(task_tenants)
     return None

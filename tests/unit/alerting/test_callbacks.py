@@ -72,10 +72,20 @@ def test_a_shards_failure_pages_once_for_its_failed_tenants_only(alert_dir, monk
     )
     assert FAILED in alert["what"] and "503" in alert["what"]
 
+    from airflow.sdk.exceptions import AirflowFailException
+
+    blocked = ShardStepFailed("load_to_staging", {TENANTS[0]: RuntimeError("wrote under other tenants")}, 2)
+    final = AirflowFailException(str(blocked))  # how a failure no retry can help is raised
+    final.__cause__ = blocked
+    context = task_context("tenant.load_to_staging", final, map_index=0)
+    context["task"].tenants = list(TENANTS)
+    assert callbacks.task_failed(context) == {"log": "sent"}
+    assert read_alert_log()[-1]["tenants"] == [TENANTS[0]], "only the failed tenant, not the whole shard"
+
     held_only = ShardStepFailed("publish", {TENANTS[2]: PublishHeldBack("publish held back")}, 2, alert=[])
     assert str(held_only).startswith(callbacks.HELD_BACK_MESSAGE)
     assert callbacks.task_failed(task_context("tenant.publish", held_only, map_index=0)) == {}
-    assert len(read_alert_log()) == 1
+    assert len(read_alert_log()) == 2
 
 
 def test_task_failure_sends_the_same_payload_format(alert_dir, monkeypatch) -> None:
