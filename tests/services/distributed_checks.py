@@ -85,7 +85,8 @@ def wipe_source(distributed, source: str) -> None:
             f"audit.{source}_verdicts",
         ):
             con.execute(f"DELETE FROM {table}")
-        for table in ("audit.batch_results", "audit.staging_loads"):
+        # audit.step_runs too: clearing a run redoes only what it has not recorded as finished
+        for table in ("audit.batch_results", "audit.staging_loads", "audit.step_runs"):
             con.execute(f"DELETE FROM {table} WHERE source = ?", [source])
     finally:
         con.close()
