@@ -16,6 +16,18 @@ REGISTRY_SOURCE = "registry_copy"
 _watch: dict[str, object] = {"path": None, "opened": [], "connects": []}
 
 
+def registry_source_folder(root) -> tuple:
+    """(config folder, suites folder) under ``root``: the configs plus a copy of a source as a registry source."""
+    folder = copy_sources(root / "sources")
+    suites = copy_suites(root / "expectations")
+    template = a_source(folder=folder, what="to copy as a registry source")
+    add_source_copy(
+        folder, template, REGISTRY_SOURCE, suites_dir=suites, template_folder=folder,
+        changes=lambda data: data.update(tenants="registry"),
+    )  # fmt: skip
+    return folder, suites
+
+
 def _audit(event: str, args: tuple) -> None:
     path = _watch["path"]
     if path is None:
@@ -29,13 +41,7 @@ def _audit(event: str, args: tuple) -> None:
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry-source")
-    folder = copy_sources(root / "sources")
-    suites = copy_suites(root / "expectations")
-    template = a_source(folder=folder, what="to copy as a registry source")
-    add_source_copy(
-        folder, template, REGISTRY_SOURCE, suites_dir=suites, template_folder=folder,
-        changes=lambda data: data.update(tenants="registry"),
-    )  # fmt: skip
+    folder, suites = registry_source_folder(root)
     poisoned = root / "tenants.yaml"
     poisoned.write_text("tenants: [\n")  # unreadable: any read at parse time would fail the import
     sys.addaudithook(_audit)
@@ -83,13 +89,7 @@ def parsed_with_a_raising_registry(tmp_path_factory):
     from salestalk import tenant_registry
 
     root = tmp_path_factory.mktemp("raising-registry")
-    folder = copy_sources(root / "sources")
-    suites = copy_suites(root / "expectations")
-    template = a_source(folder=folder, what="to copy as a registry source")
-    add_source_copy(
-        folder, template, REGISTRY_SOURCE, suites_dir=suites, template_folder=folder,
-        changes=lambda data: data.update(tenants="registry"),
-    )  # fmt: skip
+    folder, suites = registry_source_folder(root)
     calls: list[str] = []
 
     def raising(name):

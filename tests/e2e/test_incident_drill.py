@@ -101,6 +101,15 @@ def drill(tmp_path_factory):
         yield live, config
 
 
+def clear_failed(airflow, dag_id: str, run_id: str) -> dict:
+    """Clear the run's failed tasks and their downstream tasks through the REST API, as on-call would."""
+    return airflow.request(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {"dag_run_id": run_id, "only_failed": True, "include_downstream": True, "dry_run": False},
+    )
+
+
 def alert_log(live) -> list[dict]:
     path = live.home / "alerts" / "alerts.jsonl"  # LiveStack's SALESTALK_ALERT_DIR
     if not path.exists():
@@ -162,11 +171,7 @@ def test_incident_drill(drill) -> None:
     started = dt.datetime.fromisoformat(airflow.get_run(dag_id, run_id)["start_date"].replace("Z", "+00:00"))
     assert dt.datetime.now(dt.UTC) < started + dt.timedelta(minutes=DEADLINE_MINUTES)
     cleared_at = time.time()
-    answer = airflow.request(
-        "POST",
-        f"/api/v2/dags/{dag_id}/clearTaskInstances",
-        {"dag_run_id": run_id, "only_failed": True, "include_downstream": True, "dry_run": False},
-    )
+    answer = clear_failed(airflow, dag_id, run_id)
     assert {ti["task_id"] for ti in answer["task_instances"]} >= {"tenant.extract", "report"}
     assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "success"
     green_after = time.time() - cleared_at
@@ -320,11 +325,7 @@ def test_a_shard_where_one_tenants_api_fails(drill) -> None:
 
     live.set_faults([])
     calls = {t: api_calls(live, t) for t in tenants}
-    answer = airflow.request(
-        "POST",
-        f"/api/v2/dags/{dag_id}/clearTaskInstances",
-        {"dag_run_id": run_id, "only_failed": True, "include_downstream": True, "dry_run": False},
-    )
+    answer = clear_failed(airflow, dag_id, run_id)
     assert {ti["task_id"] for ti in answer["task_instances"]} >= {"tenant.extract", "report"}
     assert airflow.wait_for_run(dag_id, run_id, timeout=600) == "success"
     assert api_calls(live, faulty) > calls[faulty], "the clear re-extracts the failed tenant"

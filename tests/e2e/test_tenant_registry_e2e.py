@@ -16,6 +16,7 @@ import yaml
 
 from tests.e2e.conftest import DAYS
 from tests.support.sources import add_source_copy, copy_sources, demo_sources
+from tests.support.xcoms import xcom_values
 
 pytestmark = pytest.mark.e2e
 
@@ -37,21 +38,9 @@ def run(dag, stack, day: str):
 
 
 def rejected(dag_run) -> list[str]:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     from salestalk.names import SELECT_TASK_ID
 
-    with create_session() as session:
-        rows = session.execute(
-            XComModel.get_many(
-                run_id=dag_run.run_id,
-                dag_ids=dag_run.dag_id,
-                task_ids=SELECT_TASK_ID,
-                key="registry_rejected",
-            ).with_only_columns(XComModel.value)
-        ).all()
-    return [v for row in rows for v in XComModel.deserialize_value(row)]
+    return [v for value in xcom_values(dag_run, SELECT_TASK_ID, "registry_rejected") for v in value]
 
 
 def cli(*args: str) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.sources import add_source_copy, copy_sources, demo_sources
+from tests.support.xcoms import xcom_values
 
 pytestmark = pytest.mark.e2e
 
@@ -30,23 +31,6 @@ def run(dag, stack, day: str = DAY):
     stack.api_server.api.set_clock(end + EXTRACTION_DELAY)
     dag_run = dag.test(logical_date=end)
     return dag_run, dag_run.get_task_instances()
-
-
-def xcom(dag_run, task_id: str, map_index: int, key: str):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.execute(
-            XComModel.get_many(
-                run_id=dag_run.run_id,
-                dag_ids=dag_run.dag_id,
-                task_ids=task_id,
-                map_indexes=map_index,
-                key=key,
-            ).with_only_columns(XComModel.value)
-        ).all()
-    return [XComModel.deserialize_value(row) for row in rows]
 
 
 def sharded(harness, tmp_path, monkeypatch, per_task: int | None):
@@ -122,7 +106,7 @@ def test_one_tenants_failing_api_fails_only_that_tenant_of_the_shard(harness, tm
     assert dag_run.state == "failed"
     assert {states[f"tenant.{s}"] for s in STEPS} == {"failed"}, "each step names the faulty tenant"
     for step in STEPS:
-        assert xcom(dag_run, f"tenant.{step}", 0, FAILED_TENANTS_KEY) == [[faulty]], step
+        assert xcom_values(dag_run, f"tenant.{step}", FAILED_TENANTS_KEY, map_index=0) == [[faulty]], step
     assert {t: step_done(t, dag_run.run_id, "publish") for t in tenants} == {
         t: t in healthy for t in tenants
     }, "the shard's other tenants go on through publish"
