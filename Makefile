@@ -123,7 +123,7 @@ browser: ## install Debian's chromium (/usr/bin/chromium) for the browser test w
 	  || { echo "make browser: could not install chromium (apt-get install -y chromium)" >&2; [ "$$CI" != true ]; }
 
 test: lint validate-config browser ## lint, config check, Chromium, then the whole test suite
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: setup ## the tests without the e2e, services and long ones
 	$(VENV)/bin/pytest -m "not e2e and not services and not long"

@@ -20,7 +20,8 @@ def pytest_collection_modifyitems(config, items) -> None:
         if "/e2e/" in item.nodeid or item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
     # The long files (real schedulers, live stacks, both warehouses end to end) go first, so that under
-    # `pytest -n 2 --dist loadfile` the short ones fill the gaps instead of one long file ending the run alone.
+    # `pytest -n 2 --dist loadfile --no-loadscope-reorder` the short ones fill the gaps instead of one long
+    # file ending the run alone (xdist's default reorder would put the files with the fewest tests last).
     items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("e2e", "services", "long")))
 
 
