@@ -114,6 +114,7 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
     from salestalk import pipeline
     from salestalk.logs import quiet_third_party
     from salestalk.names import FAILED_TENANTS_KEY, STEPS
+    from salestalk.quality.gx_runner import deferred_docs_index
     from salestalk.shards import WAITING_ON_UPSTREAM, ShardStepFailed, plan_step
     from salestalk.steplog import shard_table
     from salestalk.warehouse import tables
@@ -136,21 +137,22 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, BaseException] = {}
     threads = min(source.concurrency.tenant_threads, len(plan.todo))
-    if threads == 1:  # one at a time: in this thread
-        for tenant in plan.todo:
-            try:
-                results[tenant] = one(tenant)
-            except Exception as exc:
-                failed[tenant] = exc
-    elif threads > 1:  # each thread in a copy of this context, so the task's context and logging follow
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"{step}-tenant") as pool:
-            futures = {t: pool.submit(contextvars.copy_context().run, one, t) for t in plan.todo}
-        for tenant, future in futures.items():
-            error = future.exception()
-            if error is None:
-                results[tenant] = future.result()
-            else:
-                failed[tenant] = error
+    with deferred_docs_index():  # the Data Docs index is rebuilt once for the shard, not per tenant
+        if threads == 1:  # one at a time: in this thread
+            for tenant in plan.todo:
+                try:
+                    results[tenant] = one(tenant)
+                except Exception as exc:
+                    failed[tenant] = exc
+        elif threads > 1:  # each thread in a copy of this context, so the task's context and logging follow
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"{step}-tenant") as pool:
+                futures = {t: pool.submit(contextvars.copy_context().run, one, t) for t in plan.todo}
+            for tenant, future in futures.items():
+                error = future.exception()
+                if error is None:
+                    results[tenant] = future.result()
+                else:
+                    failed[tenant] = error
     if results:  # noted before any failure is raised, so a retry or clear skips these tenants
         with shared.warehouse.connect(tag={"source": source.name, "step": f"{step}_done"}) as s:
             tables.record_finished(s, source.name, interval_start, run_id, step, results)

@@ -9,6 +9,8 @@ Validation results and Data Docs are written under ``great_expectations/uncommit
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import math
 import os
@@ -23,7 +25,7 @@ from urllib.parse import unquote, urlparse
 from salestalk.quality.suite import GX_ROOT, Suite, resolve_suite
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Generator, Mapping
 
     import pandas as pd
     from great_expectations.data_context import FileDataContext
@@ -42,6 +44,10 @@ context_builds: dict[
 ] = {}  # how often each root's context was built in this process (tests read it)
 # One validation at a time per process: the cached context and its stores are shared, never a tenant's own.
 _run_lock = threading.RLock()
+# Inside deferred_docs_index(): (context, result id) of each result stored while the site index waits.
+_index_waiting: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "index_waiting", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,8 @@ def run_gx(
     """Validate ``df`` with GX and map unexpected rows to ``key_columns`` tuples.
 
     ``failing_keys`` is complete only with ``result_format="COMPLETE"``. With ``build_docs`` the
-    result is stored and the local Data Docs site is rebuilt; ``docs_index`` is its index.html and
-    ``docs_page`` this validation's own page.
+    result is stored and the local Data Docs site is rebuilt; ``docs_index`` is its index.html (rebuilt at
+    the end of an enclosing :func:`deferred_docs_index`) and ``docs_page`` this validation's own page.
     """
     suite = resolve_suite(suite_name_or_path)
     return _run(
@@ -315,9 +321,33 @@ def _build_docs(
     resources: list[Any] = [result_id]
     if (Path(context.root_directory) / "expectations" / f"{suite.name}.json").is_file():
         resources.append(suite_id)
-    urls = context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=resources)
+    waiting = _index_waiting.get()
+    if waiting is not None:
+        waiting.append((context, result_id))
+    urls = context.build_data_docs(
+        site_names=[DOCS_SITE], resource_identifiers=resources, build_index=waiting is None
+    )
     (page,) = context.get_docs_sites_urls(resource_identifier=result_id, site_name=DOCS_SITE)
     return _file_path(urls[DOCS_SITE]), _file_path(page["site_url"]) if page["site_url"] else None
+
+
+@contextlib.contextmanager
+def deferred_docs_index() -> Generator[None, None, None]:
+    """Build the Data Docs site index once, when the block ends, for every result stored inside it.
+
+    The index lists every stored result, so rebuilding it per result costs more with each one; a task
+    validating a shard of tenants (in threads that copy this context) pays for it once.
+    """
+    waiting: list[Any] = []
+    token = _index_waiting.set(waiting)
+    try:
+        yield
+    finally:
+        _index_waiting.reset(token)
+        if waiting:
+            context, result_id = waiting[-1]
+            with _run_lock:
+                context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[result_id])
 
 
 def _file_path(url: str) -> Path:

@@ -232,3 +232,28 @@ def test_keys_normalise_numpy_and_missing_values(gx_runner) -> None:
     assert all(type(k[0]) is int for k in outcome.failing_keys)
     with pytest.raises(ValueError, match="key columns"):
         gx_runner.run_gx(df, suite, ["nope"])
+
+
+def test_deferred_docs_index_builds_the_index_once_at_the_end_with_every_result(
+    gx_runner, tmp_path, monkeypatch
+) -> None:
+    root = tmp_path / "great_expectations"
+    shutil.copytree(GX_ROOT, root, ignore=shutil.ignore_patterns("uncommitted"))
+    monkeypatch.setattr(gx_runner, "GX_ROOT", root)
+    index = root / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    with gx_runner.deferred_docs_index():
+        pages = [
+            gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name=name).docs_page
+            for name in ("deals-t001-run", "deals-t002-run")
+        ]
+        assert not index.exists(), "inside the block no result may rebuild the index"
+        assert all(page.is_file() for page in pages), "each result's own page is built at once"
+
+    html = index.read_text(encoding="utf-8")
+    assert "deals-t001-run" in html and "deals-t002-run" in html
+
+    with pytest.raises(RuntimeError), gx_runner.deferred_docs_index():
+        gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t003-run")
+        raise RuntimeError("a later tenant failed")
+    assert "deals-t003-run" in index.read_text(encoding="utf-8"), "a failed block still indexes its results"
