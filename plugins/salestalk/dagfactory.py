@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import gc
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
     DAG,
     CronDataIntervalTimetable,
     Param,
+    ParamsDict,
     TriggerRule,
     chain,
     get_parsing_context,
-    task_group,
 )
+from airflow.sdk.definitions._internal.expandinput import DictOfListsExpandInput, MappedArgument
+from airflow.sdk.definitions.taskgroup import MappedTaskGroup
 
 from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
@@ -148,6 +151,49 @@ def concurrency_kwargs(source: SourceConfig, step: str) -> dict:
     return found
 
 
+def _param_parts(specs: dict[str, dict]) -> list[tuple[str, Any, str | None, dict]]:
+    """``(name, default, description, schema)`` of each trigger param, split as ``Param(default, **spec)``
+    splits them."""
+    parts = []
+    for name, spec in specs.items():
+        schema = {k: v for k, v in spec.items() if k not in ("default", "description")}
+        parts.append((name, spec["default"], spec.get("description"), schema))
+    return parts
+
+
+def _task_params(parts: list[tuple[str, Any, str | None, dict]]) -> dict[str, Param]:
+    """The params one task gets: what Airflow's per-task deep copy of the DAG's params would give it (the
+    same values, ``source="dag"``), without copying the schemas, which nothing changes."""
+    return {
+        name: Param(copy.deepcopy(default), description, source="dag", schema=schema)
+        for name, default, description, schema in parts
+    }
+
+
+def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) -> None:
+    """Give the DAG its params after its tasks exist, so no task deep-copies them, and check each default
+    against its schema as ``DAG(params=...)`` does for a scheduled DAG, less the meta-schema check of the
+    schema itself (which is always one of :func:`salestalk.run_params.param_specs`' shapes; its tests check
+    them against the meta-schema). ``DAG.params`` is set the way its own converter sets it."""
+    from jsonschema import FormatChecker, validators
+    from jsonschema.exceptions import best_match
+
+    params = ParamsDict(
+        {name: Param(default, description, schema=schema) for name, default, description, schema in parts}
+    )
+    checker = FormatChecker()
+    for name, default, _description, schema in parts:
+        error = best_match(
+            validators.validator_for(schema)(schema, format_checker=checker).iter_errors(default)
+        )
+        if error is not None:
+            raise ValueError(
+                f"Dag {dag.dag_id!r} is not allowed to define a Schedule, as there are required params without "
+                f"default values, or the default values are not valid. Invalid input for param {name}: {error.message}"
+            )
+    object.__setattr__(dag, "params", params)
+
+
 def build_dag(source: SourceConfig, fileloc: str) -> DAG:
     default_args = {
         "owner": source.owner,
@@ -159,6 +205,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         "on_failure_callback": alert_callbacks.task_failed,
         "on_retry_callback": alert_callbacks.task_retry,
     }
+    params = _param_parts(param_specs(source))
     with DAG(
         dag_id=source.dag_id,
         description=source.description,
@@ -172,12 +219,23 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
         owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
         doc_md=doc_md(source),
         render_template_as_native_obj=False,
-        params={name: Param(spec.pop("default"), **spec) for name, spec in param_specs(source).items()},
     ) as dag:
-        select = SelectTenantsOperator(task_id=SELECT_TASK_ID, source_name=source.name)
-
-        @task_group(group_id=SHARD_GROUP_ID)
-        def per_shard(tenants: list[str]) -> None:
+        select = SelectTenantsOperator(
+            task_id=SELECT_TASK_ID, source_name=source.name, params=_task_params(params)
+        )
+        report = SourceReportOperator(
+            task_id="report",
+            source_name=source.name,
+            trigger_rule=TriggerRule.ALL_DONE,
+            params=_task_params(params),
+        )
+        # what ``@task_group(group_id=SHARD_GROUP_ID)`` + ``.expand(tenants=select.output)`` builds, without
+        # importing the task decorators (about 12 ms of a task process's parse)
+        shards = DictOfListsExpandInput({"tenants": select.output})
+        with MappedTaskGroup(
+            group_id=SHARD_GROUP_ID, add_suffix_on_collision=True, expand_input=shards
+        ) as group:
+            tenants = MappedArgument(input=shards, key="tenants")
             chain(
                 *(
                     SourceStepOperator(
@@ -188,6 +246,7 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
                         map_index_template="{{ task.shard_label }}",
                         # a later step runs for the tenants whose previous step finished, even if others failed
                         trigger_rule=TriggerRule.ALL_SUCCESS if step == EXTRACT else TriggerRule.ALL_DONE,
+                        params=_task_params(params),
                         **publish_kwargs(source, step),
                         **concurrency_kwargs(source, step),
                     )
@@ -195,13 +254,16 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
                 )
             )
 
-        report = SourceReportOperator(
-            task_id="report", source_name=source.name, trigger_rule=TriggerRule.ALL_DONE
-        )
-        select >> per_shard.expand(tenants=select.output) >> report
+        select >> group >> report
         deadlines = watch_deadlines(source)
         if deadlines:
-            DeadlineWatchOperator(task_id=WATCH_TASK_ID, source_name=source.name, deadlines=deadlines)
+            DeadlineWatchOperator(
+                task_id=WATCH_TASK_ID,
+                source_name=source.name,
+                deadlines=deadlines,
+                params=_task_params(params),
+            )
+    _set_dag_params(dag, params)
     dag.fileloc = fileloc
     return dag
 
