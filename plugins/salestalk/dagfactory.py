@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
+import functools
 import gc
 import os
 from typing import TYPE_CHECKING, Any
@@ -165,9 +165,25 @@ def _task_params(parts: list[tuple[str, Any, str | None, dict]]) -> dict[str, Pa
     """The params one task gets: what Airflow's per-task deep copy of the DAG's params would give it (the
     same values, ``source="dag"``), without copying the schemas, which nothing changes."""
     return {
-        name: Param(copy.deepcopy(default), description, source="dag", schema=schema)
+        name: Param(_copied(default), description, source="dag", schema=schema)
         for name, default, description, schema in parts
     }
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value (a param default): new lists and dicts, the same immutable scalars."""
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    return value
+
+
+@functools.cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    return FormatChecker()
 
 
 def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) -> None:
@@ -175,13 +191,13 @@ def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) ->
     against its schema as ``DAG(params=...)`` does for a scheduled DAG, less the meta-schema check of the
     schema itself (which is always one of :func:`salestalk.run_params.param_specs`' shapes; its tests check
     them against the meta-schema). ``DAG.params`` is set the way its own converter sets it."""
-    from jsonschema import FormatChecker, validators
+    from jsonschema import validators
     from jsonschema.exceptions import best_match
 
     params = ParamsDict(
         {name: Param(default, description, schema=schema) for name, default, description, schema in parts}
     )
-    checker = FormatChecker()
+    checker = _format_checker()
     for name, default, _description, schema in parts:
         error = best_match(
             validators.validator_for(schema)(schema, format_checker=checker).iter_errors(default)
