@@ -237,18 +237,44 @@ def test_checker_passes_on_the_repository(capsys) -> None:
 
 
 def test_cached_parse_equals_a_fresh_parse(sources: Path, rest: str, tmp_path: Path, monkeypatch) -> None:
+    """A load of every source keeps the folder's parsed YAML in one entry; a load of one source (a task
+    process) in one entry per file. Both give what a fresh parse gives."""
+    import json
+
     monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
     first = load_sources(sources)
     parsed = {p.read_bytes() for p in [*source_files(sources), sources / DEFAULTS_FILE_NAME]}
     entries = list((tmp_path / "cache").glob("*.json"))
     suite_checks = [p for p in entries if p.name.startswith("suite-")]
-    assert len(entries) - len(suite_checks) == len(parsed), "every source and the defaults"
+    packs = [p for p in entries if p.name.startswith("pack-")]
+    assert len(packs) == 1 and len(entries) == len(suite_checks) + 1, [p.name for p in entries]
+    assert len(json.loads(packs[0].read_text())) == len(parsed), "every source and the defaults"
     assert 1 <= len(suite_checks) <= len(first.configs), "one suite check per suite, name and columns"
+    written = packs[0].stat().st_mtime_ns
     again = load_sources(sources)
+    assert packs[0].stat().st_mtime_ns == written, "nothing changed: the entry is not written again"
+    one = load_sources(sources, only=rest)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == len(entries) + 2, "the source and the defaults"
+    one_again = load_sources(sources, only=rest)
     monkeypatch.setenv("SALESTALK_CONFIG_CACHE", "off")
     fresh = load_sources(sources)
     assert first.configs == again.configs == fresh.configs
+    assert one.configs == one_again.configs == {rest: fresh.configs[rest]}
     assert type(again.configs[rest].start_date) is dt.date
+
+
+def test_the_folder_entry_drops_files_that_are_gone(
+    sources: Path, rest: str, tmp_path: Path, monkeypatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("SALESTALK_CONFIG_CACHE", str(tmp_path / "cache"))
+    load_sources(sources)
+    (pack,) = (tmp_path / "cache").glob("pack-*.json")
+    before = len(json.loads(pack.read_text()))
+    (sources / f"{rest}.yaml").unlink()
+    assert rest not in load_sources(sources).configs
+    assert len(json.loads(pack.read_text())) == before - 1
 
 
 def test_an_edited_file_is_parsed_again(sources: Path, rest: str, tmp_path: Path, monkeypatch) -> None:
