@@ -92,8 +92,11 @@ def pick_sources(choice: str | None, all_sources: bool) -> list[str]:
     return rest[:1]
 
 
-def tenant_sources_folder(folder: Path, sources: list[str], tenants: list[str]) -> Path:
-    """A copy of the config folder holding only ``sources``, each pinned to ``tenants``."""
+def tenant_sources_folder(
+    folder: Path, sources: list[str], tenants: list[str], tenant_threads: int | None = None
+) -> Path:
+    """A copy of the config folder holding only ``sources``, each pinned to ``tenants`` (and, if given, run
+    with ``concurrency.tenant_threads``)."""
     from salestalk.config.loader import SOURCES_DIR, load_sources
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,8 @@ def tenant_sources_folder(folder: Path, sources: list[str], tenants: list[str]) 
         data = yaml.safe_load(path.read_text())
         if data.get("name") in sources:
             data["tenants"] = tenants
+            if tenant_threads is not None:
+                data.setdefault("concurrency", {})["tenant_threads"] = tenant_threads
             (folder / path.name).write_text(yaml.safe_dump(data, sort_keys=False))
     loaded = load_sources(folder)
     if loaded.errors or sorted(loaded.configs) != sorted(sources):
@@ -163,6 +168,27 @@ class PssSampler:
         self._thread.join(timeout=10)
 
 
+class CpuMeter:
+    """The machine's busy cores, averaged over the block (``/proc/stat``): every process counts, ours or not."""
+
+    busy_cores: float | None = None
+
+    @staticmethod
+    def _ticks() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._ticks()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        (total0, idle0), (total1, idle1) = self._start, self._ticks()
+        if total1 > total0:
+            self.busy_cores = round((1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1), 2)
+
+
 # --------------------------------------------------------------------------- one point
 
 
@@ -198,7 +224,8 @@ def failed_for_lock_timeout(stack: Any, dag_id: str, run_id: str, ti: dict[str, 
 
 
 def lock_waits(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, float] | str]:
-    """Per step: the median, max and sum of ``lock_wait_seconds`` over tenants, or "n/a" if not recorded."""
+    """Per step: the median, max and sum of ``lock_wait_seconds`` over tenants and the sum of
+    ``lock_held_seconds`` (``held``), or "n/a" if not recorded."""
     out: dict[str, dict[str, float] | str] = {}
     steps = {step for by_step in results.values() for step in by_step}
     for step in sorted(steps, key=lambda s: (STEP_ORDER.index(s) if s in STEP_ORDER else 99, s)):
@@ -207,8 +234,19 @@ def lock_waits(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, float
             for by_step in results.values()
             if isinstance(by_step.get(step), dict) and by_step[step].get("lock_wait_seconds") is not None
         ]
+        held = sum(
+            float(by_step[step].get("lock_held_seconds") or 0.0)
+            for by_step in results.values()
+            if isinstance(by_step.get(step), dict)
+        )
         out[step] = (
-            {"median": statistics.median(waits), "max": max(waits), "sum": sum(waits), "tenants": len(waits)}
+            {
+                "median": statistics.median(waits),
+                "max": max(waits),
+                "sum": sum(waits),
+                "held": round(held, 1),
+                "tenants": len(waits),
+            }
             if waits
             else "n/a"
         )
@@ -224,7 +262,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
     tag = secrets.token_hex(4)
     work = Path(tempfile.mkdtemp(prefix=f"tenant-scale-{tenants}-"))
     names = list(generated_tenants(tenants))
-    folder = tenant_sources_folder(work / "sources", sources, names)
+    folder = tenant_sources_folder(work / "sources", sources, names, args.tenant_threads)
     settings = {
         "SALESTALK_SOURCES_DIR": str(folder),
         "SALESTALK_BUCKET": f"scale-{tag}",
@@ -244,6 +282,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
         "tenants": tenants,
         "executor": args.executor,
         "workers": workers if args.executor == "celery" else None,
+        "tenant_threads": args.tenant_threads,
     }
     try:
         prepare_embedded(embedded, days=("2026-11-01", "2026-11-02"))
@@ -280,7 +319,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
         point["start_seconds"] = round(time.monotonic() - began, 1)
         dag_ids = [f"source_{name}" for name in sources]
         stack.wait_for_dags(dag_ids)
-        with PssSampler(stack) as sampler:
+        with PssSampler(stack) as sampler, CpuMeter() as cpu:
             runs = {}
             for dag_id in dag_ids:
                 stack.unpause(dag_id)
@@ -288,6 +327,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
             triggered = time.monotonic()
             states = {d: stack.wait_for_run(d, r, timeout=args.timeout, poll=2.0) for d, r in runs.items()}
             point["observed_seconds"] = round(time.monotonic() - triggered, 1)
+        point["cpu_busy_cores"] = cpu.busy_cores
         point["peak_pss_mib"] = round(sampler.peak_kib / 1024, 1)
         point["peak_pss_processes"] = sampler.peak_processes
         per_source = {}
@@ -384,24 +424,41 @@ def lock_cell(point: dict[str, Any]) -> str:
     return " | ".join(cells) or "n/a"
 
 
+def lock_held_total(point: dict[str, Any]) -> float | None:
+    """Seconds the steps held the warehouse lock, summed over sources, steps and tenants: the run's serial floor."""
+    held = [
+        v["held"]
+        for steps in (point.get("lock_wait") or {}).values()
+        if isinstance(steps, dict)
+        for v in steps.values()
+        if isinstance(v, dict) and "held" in v
+    ]
+    return round(sum(held), 1) if held else None
+
+
 def table(points: list[dict[str, Any]]) -> str:
     lines = [
         "| sources | tenants/source | executor | task instances | trigger → run end | s/tenant | failed "
-        "(lock timeout) | peak PSS | lock wait per step (median/max s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(lock timeout) | peak PSS | CPU busy (cores) | lock held (s) | lock wait per step (median/max s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         executor = p["executor"] + (
             f", {p['workers']} worker{'s' if p['workers'] != 1 else ''}" if p.get("workers") else ""
         )
         executor += f", parallelism {p.get('parallelism')}" if p["executor"] == "local" else ""
+        executor += f", {p['tenant_threads']} tenant threads" if p.get("tenant_threads") else ""
         if "error" in p:
             lines.append(f"| {', '.join(p['sources'])} | {p['tenants']} | {executor} | error: {p['error']} |")
             continue
+        busy = p.get("cpu_busy_cores")
+        held = lock_held_total(p)
         lines.append(
             f"| {', '.join(p['sources'])} | {p['tenants']} | {executor} | {p['task_instances']} | "
             f"{p['wall_seconds']:.0f} s | {p['seconds_per_tenant']:.1f} | {p['failed_tasks']} "
-            f"({p['lock_timeout_failures']}) | {p['peak_pss_mib']:.0f} MiB | {lock_cell(p)} |"
+            f"({p['lock_timeout_failures']}) | {p['peak_pss_mib']:.0f} MiB | "
+            f"{'n/a' if busy is None else f'{busy:.2f}'} | {'n/a' if held is None else f'{held:.0f}'} | "
+            f"{lock_cell(p)} |"
         )
     return "\n".join(lines)
 
@@ -528,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="current", help="names this run's curve in the plot")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder for the .md, .json, .svg")
     parser.add_argument("--keep", action="store_true", help="keep each point's work folder")
+    parser.add_argument(
+        "--tenant-threads",
+        type=int,
+        help="concurrency.tenant_threads for the sources (default: the config's)",
+    )
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.tenants.split(",") if n.strip()]
     if any(n < 1 or n > 999 for n in counts):

@@ -3,7 +3,9 @@ the targets and the plot. The whole benchmark runs a real stack for minutes; doc
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 import pytest
 
@@ -28,15 +30,48 @@ def test_generated_folder_pins_the_generated_tenants_on_the_chosen_sources_only(
     assert config.extract.kind == "rest_api"
     assert demo_resource(config), "the fake API must serve the generated tenants' data"
 
+    threaded = tenant_scale.tenant_sources_folder(tmp_path / "threads", source, tenants, tenant_threads=1)
+    assert load_sources(threaded).configs[source[0]].concurrency.tenant_threads == 1
+
 
 def test_lock_wait_per_step_is_n_a_unless_the_steps_record_it() -> None:
     results = {
-        "t001": {"load_to_staging": {"lock_wait_seconds": 1.0}, "publish": {"published": 3}},
+        "t001": {
+            "load_to_staging": {"lock_wait_seconds": 1.0, "lock_held_seconds": 0.5},
+            "publish": {"published": 3},
+        },
         "t002": {"load_to_staging": {"lock_wait_seconds": 3.0}, "publish": {"published": 3}},
     }
     waits = tenant_scale.lock_waits(results)
-    assert waits["load_to_staging"] == {"median": 2.0, "max": 3.0, "sum": 4.0, "tenants": 2}
+    assert waits["load_to_staging"] == {"median": 2.0, "max": 3.0, "sum": 4.0, "held": 0.5, "tenants": 2}
     assert waits["publish"] == "n/a"
+
+
+def test_table_shows_threads_cpu_and_the_lock_held_over_every_source_and_step() -> None:
+    steps = {"load_to_staging": {"median": 1, "max": 2, "sum": 3, "held": 4.0}, "publish": "n/a"}
+    point = _point(
+        task_instances=23,
+        seconds_per_tenant=2.7,
+        peak_pss_mib=900.0,
+        cpu_busy_cores=1.37,
+        tenant_threads=1,
+        lock_wait={
+            "source_a": steps,
+            "source_b": {"validate": {"median": 0, "max": 0, "sum": 0, "held": 6.0}},
+        },
+    )
+    assert tenant_scale.lock_held_total(point) == 10.0
+    row = tenant_scale.table([point]).splitlines()[-1]
+    assert "1 tenant threads" in row and "| 1.37 | 10 |" in row
+    assert tenant_scale.lock_held_total(_point()) is None
+
+
+def test_cpu_meter_reports_busy_cores_within_the_machine() -> None:
+    with tenant_scale.CpuMeter() as cpu:
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            pass
+    assert cpu.busy_cores is not None and 0.0 < cpu.busy_cores <= (os.cpu_count() or 1)
 
 
 def _point(**changes):
