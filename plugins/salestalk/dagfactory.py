@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import functools
 import gc
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,12 @@ def extract_summary(extract) -> str:
     return f"files `tenants/{{tenant}}/{extract.prefix_pattern}` ({extract.format})"
 
 
+@functools.cache
+def _alert_runbooks(base_url: str) -> str:
+    """The doc's links to every alert's runbook: the same for every source."""
+    return ", ".join(f"[{t}]({base_url}{runbook_for(t)})" for t in (*ALERT_TYPES, *OTHER_RUNBOOKS))
+
+
 def doc_md(source: SourceConfig) -> str:
     where = extract_summary(source.extract)
     deadlines = (
@@ -89,9 +96,7 @@ def doc_md(source: SourceConfig) -> str:
         )
         or "none"
     )
-    alert_runbooks = ", ".join(
-        f"[{t}]({runbook_url_for(runbook_for(t))})" for t in (*ALERT_TYPES, *OTHER_RUNBOOKS)
-    )
+    alert_runbooks = _alert_runbooks(os.environ.get("SALESTALK_DOCS_BASE_URL", DOCS_BASE_URL))
     return "\n".join(
         [
             f"# {source.name}",
@@ -179,11 +184,20 @@ def _copied(value: Any) -> Any:
     return value
 
 
-@functools.cache
-def _format_checker() -> Any:
-    from jsonschema import FormatChecker
+@functools.lru_cache(maxsize=1024)
+def _default_problem(schema_json: str, default_json: str) -> str | None:
+    """Why a param default does not match its schema (None: it does); by their JSON text, since many
+    sources share a schedule and tenants and so the same specs."""
+    from jsonschema import FormatChecker, validators
+    from jsonschema.exceptions import best_match
 
-    return FormatChecker()
+    schema = json.loads(schema_json)
+    error = best_match(
+        validators.validator_for(schema)(schema, format_checker=FormatChecker()).iter_errors(
+            json.loads(default_json)
+        )
+    )
+    return None if error is None else error.message
 
 
 def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) -> None:
@@ -191,21 +205,15 @@ def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) ->
     against its schema as ``DAG(params=...)`` does for a scheduled DAG, less the meta-schema check of the
     schema itself (which is always one of :func:`salestalk.run_params.param_specs`' shapes; its tests check
     them against the meta-schema). ``DAG.params`` is set the way its own converter sets it."""
-    from jsonschema import validators
-    from jsonschema.exceptions import best_match
-
     params = ParamsDict(
         {name: Param(default, description, schema=schema) for name, default, description, schema in parts}
     )
-    checker = _format_checker()
     for name, default, _description, schema in parts:
-        error = best_match(
-            validators.validator_for(schema)(schema, format_checker=checker).iter_errors(default)
-        )
-        if error is not None:
+        problem = _default_problem(json.dumps(schema, sort_keys=True), json.dumps(default))
+        if problem is not None:
             raise ValueError(
                 f"Dag {dag.dag_id!r} is not allowed to define a Schedule, as there are required params without "
-                f"default values, or the default values are not valid. Invalid input for param {name}: {error.message}"
+                f"default values, or the default values are not valid. Invalid input for param {name}: {problem}"
             )
     object.__setattr__(dag, "params", params)
 

@@ -63,8 +63,17 @@ class _NotPlain(Exception):
     """The document uses something the plain construction leaves to PyYAML's own (see construct_document)."""
 
 
+# The tag of a node from its kind, text and implicit flags: a pure function of the resolver's tables (no path
+# resolvers here), called from libyaml's composer for every node, so its answers are kept.
+_resolve_tag = functools.lru_cache(maxsize=4096)(yaml.resolver.Resolver().resolve)
+
+
 class _UniqueKeyLoader(yaml.CSafeLoader):
     """CSafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.resolve = _resolve_tag
 
     def construct_document(self, node: yaml.Node) -> Any:
         """A config file is plain data: mappings with string keys, lists and scalars. Those are built here in
