@@ -6,8 +6,11 @@ import contextlib
 import datetime as dt
 import functools
 import gc
+import hashlib
 import json
 import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
@@ -25,8 +28,6 @@ from airflow.sdk.definitions.taskgroup import MappedTaskGroup
 from salestalk.alerting import callbacks as alert_callbacks
 from salestalk.alerting.deadlines import deadline_minutes, watch_deadlines
 from salestalk.assets import emit_publish_events, note_published_days, publish_outlets
-from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
-from salestalk.config.loader import load_sources
 from salestalk.names import EXTRACT, PUBLISH, SELECT_TASK_ID, SHARD_GROUP_ID, WATCH_TASK_ID
 from salestalk.operators.run_control import DeadlineWatchOperator, SelectTenantsOperator
 from salestalk.operators.source_step import STEPS, SourceReportOperator, SourceStepOperator
@@ -34,7 +35,6 @@ from salestalk.run_params import param_specs
 
 if TYPE_CHECKING:
     from collections.abc import Generator
-    from pathlib import Path
 
     from salestalk.config.models import SourceConfig
 
@@ -84,6 +84,8 @@ def extract_summary(extract) -> str:
 @functools.cache
 def _alert_runbooks(base_url: str) -> str:
     """The doc's links to every alert's runbook: the same for every source."""
+    from salestalk.config.alerting import ALERT_TYPES, OTHER_RUNBOOKS, runbook_for
+
     return ", ".join(f"[{t}]({base_url}{runbook_for(t)})" for t in (*ALERT_TYPES, *OTHER_RUNBOOKS))
 
 
@@ -218,40 +220,85 @@ def _set_dag_params(dag: DAG, parts: list[tuple[str, Any, str | None, dict]]) ->
     object.__setattr__(dag, "params", params)
 
 
-def build_dag(source: SourceConfig, fileloc: str) -> DAG:
-    default_args = {
+def dag_spec(source: SourceConfig) -> dict[str, Any]:
+    """Everything a source's DAG is built from, as JSON data (so a task process can keep it in the config
+    cache and build its DAG without loading the config models)."""
+    limits = source.concurrency
+    return {
+        "name": source.name,
+        "dag_id": source.dag_id,
+        "description": source.description,
         "owner": source.owner,
         "retries": source.retries,
-        "retry_delay": dt.timedelta(seconds=source.retry_delay_seconds),
+        "retry_delay_seconds": source.retry_delay_seconds,
+        "max_retry_delay_seconds": source.max_retry_delay_seconds,
+        "execution_timeout_minutes": source.execution_timeout_minutes,
+        "schedule": source.schedule,
+        "start_date": source.start_date.isoformat(),
+        "catchup": source.catchup,
+        "max_active_runs": source.max_active_runs,
+        "max_active_tasks": limits.max_active_tasks,
+        "tags": list(source.all_tags),
+        "owner_links": {source.owner: source.oncall.url, "runbook": runbook_url(source)},
+        "doc_md": doc_md(source),
+        "params": param_specs(source),
+        "api_pool": limits.api_pool,
+        "max_active_per_step": limits.max_active_per_step,
+        "deadlines": watch_deadlines(source),
+    }
+
+
+def _step_kwargs(spec: dict[str, Any], step: str) -> dict[str, Any]:
+    """:func:`publish_kwargs` and :func:`concurrency_kwargs` of a DAG spec."""
+    found: dict[str, Any] = {}
+    if step == PUBLISH:
+        found.update(
+            outlets=publish_outlets(spec["name"]),
+            pre_execute=note_published_days,
+            post_execute=emit_publish_events,
+        )
+    if step == EXTRACT and spec["api_pool"]:
+        found["pool"] = spec["api_pool"]
+    if spec["max_active_per_step"]:
+        found["max_active_tis_per_dag"] = spec["max_active_per_step"]
+    return found
+
+
+def build_dag(source: SourceConfig, fileloc: str) -> DAG:
+    return build_dag_from_spec(dag_spec(source), fileloc)
+
+
+def build_dag_from_spec(spec: dict[str, Any], fileloc: str) -> DAG:
+    """The source DAG of a :func:`dag_spec`."""
+    name = spec["name"]
+    default_args = {
+        "owner": spec["owner"],
+        "retries": spec["retries"],
+        "retry_delay": dt.timedelta(seconds=spec["retry_delay_seconds"]),
         "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(seconds=source.max_retry_delay_seconds),
-        "execution_timeout": dt.timedelta(minutes=source.execution_timeout_minutes),
+        "max_retry_delay": dt.timedelta(seconds=spec["max_retry_delay_seconds"]),
+        "execution_timeout": dt.timedelta(minutes=spec["execution_timeout_minutes"]),
         "on_failure_callback": alert_callbacks.task_failed,
         "on_retry_callback": alert_callbacks.task_retry,
     }
-    params = _param_parts(param_specs(source))
+    params = _param_parts(spec["params"])
     with DAG(
-        dag_id=source.dag_id,
-        description=source.description,
-        schedule=CronDataIntervalTimetable(source.schedule, timezone="UTC"),
-        start_date=dt.datetime.combine(source.start_date, dt.time(), tzinfo=dt.UTC),
-        catchup=source.catchup,
-        max_active_runs=source.max_active_runs,
-        max_active_tasks=source.concurrency.max_active_tasks,
+        dag_id=spec["dag_id"],
+        description=spec["description"],
+        schedule=CronDataIntervalTimetable(spec["schedule"], timezone="UTC"),
+        start_date=dt.datetime.combine(dt.date.fromisoformat(spec["start_date"]), dt.time(), tzinfo=dt.UTC),
+        catchup=spec["catchup"],
+        max_active_runs=spec["max_active_runs"],
+        max_active_tasks=spec["max_active_tasks"],
         default_args=default_args,
-        tags=source.all_tags,
-        owner_links={source.owner: source.oncall.url, "runbook": runbook_url(source)},
-        doc_md=doc_md(source),
+        tags=spec["tags"],
+        owner_links=spec["owner_links"],
+        doc_md=spec["doc_md"],
         render_template_as_native_obj=False,
     ) as dag:
-        select = SelectTenantsOperator(
-            task_id=SELECT_TASK_ID, source_name=source.name, params=_task_params(params)
-        )
+        select = SelectTenantsOperator(task_id=SELECT_TASK_ID, source_name=name, params=_task_params(params))
         report = SourceReportOperator(
-            task_id="report",
-            source_name=source.name,
-            trigger_rule=TriggerRule.ALL_DONE,
-            params=_task_params(params),
+            task_id="report", source_name=name, trigger_rule=TriggerRule.ALL_DONE, params=_task_params(params)
         )
         # what ``@task_group(group_id=SHARD_GROUP_ID)`` + ``.expand(tenants=select.output)`` builds, without
         # importing the task decorators (about 12 ms of a task process's parse)
@@ -264,27 +311,25 @@ def build_dag(source: SourceConfig, fileloc: str) -> DAG:
                 *(
                     SourceStepOperator(
                         task_id=step,
-                        source_name=source.name,
+                        source_name=name,
                         step=step,
                         tenants=tenants,
                         map_index_template="{{ task.shard_label }}",
                         # a later step runs for the tenants whose previous step finished, even if others failed
                         trigger_rule=TriggerRule.ALL_SUCCESS if step == EXTRACT else TriggerRule.ALL_DONE,
                         params=_task_params(params),
-                        **publish_kwargs(source, step),
-                        **concurrency_kwargs(source, step),
+                        **_step_kwargs(spec, step),
                     )
                     for step in STEPS
                 )
             )
 
         select >> group >> report
-        deadlines = watch_deadlines(source)
-        if deadlines:
+        if spec["deadlines"]:
             DeadlineWatchOperator(
                 task_id=WATCH_TASK_ID,
-                source_name=source.name,
-                deadlines=deadlines,
+                source_name=name,
+                deadlines=_copied(spec["deadlines"]),
                 params=_task_params(params),
             )
     _set_dag_params(dag, params)
@@ -314,9 +359,105 @@ def build_source_dags(fileloc: str, folder: Path | None = None) -> list[DAG]:
     wanted = get_parsing_context().dag_id
     only = wanted.removeprefix("source_") if wanted and wanted.startswith("source_") else None
     with collector_paused():
+        if only:
+            dag = _one_dag(folder, only, wanted, fileloc)
+            if dag is not _NOT_CACHED:
+                return [] if dag is None else [dag]
+        from salestalk.config.loader import load_sources
+
         result = load_sources(folder, only=only)
         configs = [c for c in result.configs.values() if wanted is None or c.dag_id == wanted]
         return [build_dag(c, fileloc) for c in configs]
+
+
+# ---- a task process's one DAG, from the config cache -----------------------------------------------------
+# A task process builds only its own DAG (get_parsing_context). Its DAG spec is kept in the config cache by
+# the content of the source file and _defaults.yaml, the code of the salestalk package and the docs base URL,
+# with the suite file's digest and the runbook file it was checked against: a hit builds the DAG without
+# importing or running the config models (about half of that parse). The folder and cache settings are read
+# as salestalk.config.loader reads them (importing it would import the models).
+
+_NOT_CACHED = object()
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _config_cache_dir() -> Path | None:
+    setting = os.environ.get("SALESTALK_CONFIG_CACHE", "")
+    if setting == "off":
+        return None
+    return Path(setting) if setting else Path(tempfile.gettempdir()) / f"salestalk-config-cache-{os.getuid()}"
+
+
+def _sources_folder(folder: Path | None) -> Path:
+    return folder or Path(
+        os.environ.get("SALESTALK_SOURCES_DIR") or _PACKAGE.parents[1] / "include" / "sources"
+    )
+
+
+@functools.cache
+def _code_signature() -> bytes:
+    """Every module of the salestalk package by path, size and modification time."""
+    found = []
+    for root, dirs, files in os.walk(_PACKAGE):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for file_name in sorted(files):
+            if file_name.endswith(".py"):
+                stat = os.stat(os.path.join(root, file_name))
+                found.append(f"{root}/{file_name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(found).encode()
+
+
+def _file_digest(path: str | Path) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.blake2b(file.read(), digest_size=20).hexdigest()
+    except OSError:
+        return None
+
+
+def _one_dag_entry(folder: Path, only: str) -> tuple[Path, Path] | None:
+    """(cache folder, entry) for source ``only`` read directly from ``folder``; None when not cacheable."""
+    cache = _config_cache_dir()
+    source = next((p for p in (folder / f"{only}.yaml", folder / f"{only}.yml") if p.is_file()), None)
+    if cache is None or source is None:
+        return None
+    key = hashlib.blake2b(digest_size=20)
+    for path in (folder / "_defaults.yaml", source):
+        key.update(f"{path}\0{_file_digest(path)}\0".encode())
+    key.update(_code_signature())
+    key.update(repr(os.environ.get("SALESTALK_DOCS_BASE_URL")).encode())
+    return cache, cache / f"dag-{key.hexdigest()}.json"
+
+
+def _one_dag(folder: Path | None, only: str, wanted: str, fileloc: str) -> DAG | None | object:
+    """The wanted DAG from its cached spec (None: that source is not valid), or _NOT_CACHED: build it the usual
+    way. A miss loads and checks the config, then remembers the spec."""
+    folder = _sources_folder(folder)
+    where = _one_dag_entry(folder, only)
+    if where is None:
+        return _NOT_CACHED
+    cache, entry = where
+    try:
+        cached = json.loads(entry.read_bytes())
+        suite, suite_digest = cached["suite"]
+        fresh = _file_digest(suite) == suite_digest and all(os.path.isfile(p) for p in cached["files"])
+    except (OSError, ValueError, TypeError, KeyError):
+        fresh = False
+    if fresh:
+        return build_dag_from_spec(cached["spec"], fileloc)
+    from salestalk.config.loader import REPO_ROOT, SUITES_DIR, _write_entry, load_sources
+
+    configs = [c for c in load_sources(folder, only=only).configs.values() if c.dag_id == wanted]
+    if not configs:
+        return None
+    (source,) = configs
+    spec = dag_spec(source)
+    suite = SUITES_DIR / f"{source.expectation_suite}.json"
+    files = [str(REPO_ROOT / source.runbook)] if source.runbook.startswith("docs/") else []
+    text = json.dumps({"spec": spec, "suite": [str(suite), _file_digest(suite)], "files": files})
+    with contextlib.suppress(OSError):
+        _write_entry(cache, entry, text)
+    return build_dag_from_spec(json.loads(text)["spec"], fileloc)
 
 
 class SourceConfigError(Exception):
@@ -324,6 +465,8 @@ class SourceConfigError(Exception):
 
 
 def raise_config_errors(folder: Path | None = None) -> None:
+    from salestalk.config.loader import load_sources
+
     errors = load_sources(folder).errors
     if errors:
         raise SourceConfigError(
