@@ -189,6 +189,50 @@ class CpuMeter:
             self.busy_cores = round((1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1), 2)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid``, its reaped children and its live descendants (``/proc/<pid>/stat``)."""
+    from dev.airflow_stack import _descendants
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in (pid, *_descendants(pid)):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
+
+
+class ComponentCpu:
+    """CPU seconds per stack component over the block, plus this process (moto and the fake API)."""
+
+    HERE = "moto + fake API (benchmark process)"
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.seconds: dict[str, float] = {}
+
+    def _snapshot(self) -> dict[str, float]:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        found = {self.HERE: usage.ru_utime + usage.ru_stime}
+        for name, process in self.stack.processes.items():
+            if process.poll() is None:
+                found[name] = process_cpu_seconds(process.pid)
+        return found
+
+    def __enter__(self) -> ComponentCpu:
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        end = self._snapshot()
+        used = {name: end[name] - self._start.get(name, 0.0) for name in end}
+        self.seconds = {n: round(v, 1) for n, v in sorted(used.items(), key=lambda kv: -kv[1])}
+
+
 # --------------------------------------------------------------------------- one point
 
 
@@ -319,7 +363,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
         point["start_seconds"] = round(time.monotonic() - began, 1)
         dag_ids = [f"source_{name}" for name in sources]
         stack.wait_for_dags(dag_ids)
-        with PssSampler(stack) as sampler, CpuMeter() as cpu:
+        with PssSampler(stack) as sampler, CpuMeter() as cpu, ComponentCpu(stack) as components:
             runs = {}
             for dag_id in dag_ids:
                 stack.unpause(dag_id)
@@ -328,6 +372,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
             states = {d: stack.wait_for_run(d, r, timeout=args.timeout, poll=2.0) for d, r in runs.items()}
             point["observed_seconds"] = round(time.monotonic() - triggered, 1)
         point["cpu_busy_cores"] = cpu.busy_cores
+        point["cpu_seconds_by_component"] = components.seconds
         point["peak_pss_mib"] = round(sampler.peak_kib / 1024, 1)
         point["peak_pss_processes"] = sampler.peak_processes
         per_source = {}
@@ -434,6 +479,20 @@ def lock_held_total(point: dict[str, Any]) -> float | None:
         if isinstance(v, dict) and "held" in v
     ]
     return round(sum(held), 1) if held else None
+
+
+def cpu_lines(points: list[dict[str, Any]]) -> list[str]:
+    """One line per point: the CPU seconds each component used between trigger and run end."""
+    lines = []
+    for p in points:
+        used = p.get("cpu_seconds_by_component")
+        if used:
+            who = f"{p['tenants']} tenants, {p['executor']}" + (
+                f", {p['workers']} worker(s)" if p.get("workers") else ""
+            )
+            shown = ", ".join(f"{name} {seconds:.0f}" for name, seconds in used.items())
+            lines.append(f"- CPU seconds by component ({who}; {p['wall_seconds']:.0f} s wall): {shown}")
+    return [*lines, ""] if lines else []
 
 
 def table(points: list[dict[str, Any]]) -> str:
@@ -632,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         table(points),
         "",
+        *cpu_lines(points),
         "| target | result | figure |",
         "|---|---|---|",
         *[f"| {name} | {result} | {figure} |" for name, result, figure in targets(points)],

@@ -124,3 +124,31 @@ def test_plot_has_one_curve_per_label(tmp_path) -> None:
     text = path.read_text()
     assert text.count("<polyline") == 2
     assert ">before</text>" in text and ">after</text>" in text
+
+
+def test_component_cpu_counts_a_components_busy_child(tmp_path) -> None:
+    import subprocess
+
+    class Stack:
+        processes = {
+            "busy": subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import time\ntime.sleep(0.3)\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\nimport time as _; _.sleep(30)",
+                ]
+            ),
+            "idle": subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]),
+        }
+
+    try:
+        with tenant_scale.ComponentCpu(Stack()) as meter:
+            time.sleep(2.0)
+    finally:
+        for process in Stack.processes.values():
+            process.kill()
+            process.wait()
+    assert meter.seconds["busy"] >= 0.4 > meter.seconds["idle"]
+    assert list(meter.seconds)[0] == "busy", "components are listed busiest first"
+    line = tenant_scale.cpu_lines([_point(tenants=3, cpu_seconds_by_component=meter.seconds)])[0]
+    assert line.startswith("- CPU seconds by component (3 tenants, local; 800 s wall): busy ")
