@@ -236,6 +236,27 @@ class ComponentCpu:
 # --------------------------------------------------------------------------- one point
 
 
+def task_timing(tis: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any]:
+    """How busy the run kept its slots: task seconds over wall seconds (the mean number of tasks running),
+    the median wait from queued to running, and each task's median duration, in the run's task order."""
+    durations: dict[str, list[float]] = {}
+    waits = []
+    for ti in tis:
+        if ti.get("start_date") and ti.get("end_date"):
+            started, ended = parse_time(ti["start_date"]), parse_time(ti["end_date"])
+            durations.setdefault(ti["task_id"].rsplit(".", 1)[-1], []).append(
+                (ended - started).total_seconds()
+            )
+            if ti.get("queued_when"):
+                waits.append((started - parse_time(ti["queued_when"])).total_seconds())
+    busy = sum(sum(d) for d in durations.values())
+    return {
+        "tasks_running_mean": round(busy / wall_seconds, 2) if wall_seconds else None,
+        "queued_to_running_median": round(statistics.median(waits), 1) if waits else None,
+        "task_seconds_median": {task: round(statistics.median(d), 1) for task, d in durations.items()},
+    }
+
+
 def all_task_instances(stack: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     from dev.airflow_stack import _quote
 
@@ -383,6 +404,7 @@ def run_point(args: argparse.Namespace, sources: list[str], tenants: int, worker
             lock_failed = [ti for ti in failed if failed_for_lock_timeout(stack, dag_id, run_id, ti)]
             wall = (parse_time(run["end_date"]) - parse_time(run["queued_at"])).total_seconds()
             per_source[dag_id] = {
+                "timing": task_timing(tis, wall),
                 "state": states[dag_id],
                 "wall_seconds": round(wall, 1),
                 "task_instances": len(tis),
@@ -482,9 +504,20 @@ def lock_held_total(point: dict[str, Any]) -> float | None:
 
 
 def cpu_lines(points: list[dict[str, Any]]) -> list[str]:
-    """One line per point: the CPU seconds each component used between trigger and run end."""
+    """Lines per point: the CPU seconds each component used between trigger and run end, and per source how
+    busy the run kept its task slots."""
     lines = []
     for p in points:
+        for dag_id, run in (p.get("runs") or {}).items():
+            timing = run.get("timing")
+            if timing:
+                tasks = ", ".join(f"{t} {v:.0f}" for t, v in timing["task_seconds_median"].items())
+                lines.append(
+                    f"- {dag_id} ({p['tenants']} tenants, {p['executor']}"
+                    + (f", {p['workers']} worker(s)" if p.get("workers") else "")
+                    + f"): {timing['tasks_running_mean']} tasks running on average, queued → running "
+                    f"{timing['queued_to_running_median']} s (median); median s per task: {tasks}"
+                )
         used = p.get("cpu_seconds_by_component")
         if used:
             who = f"{p['tenants']} tenants, {p['executor']}" + (

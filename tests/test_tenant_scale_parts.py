@@ -152,3 +152,26 @@ def test_component_cpu_counts_a_components_busy_child(tmp_path) -> None:
     assert list(meter.seconds)[0] == "busy", "components are listed busiest first"
     line = tenant_scale.cpu_lines([_point(tenants=3, cpu_seconds_by_component=meter.seconds)])[0]
     assert line.startswith("- CPU seconds by component (3 tenants, local; 800 s wall): busy ")
+
+
+def test_task_timing_is_task_seconds_over_wall_and_median_per_task() -> None:
+    def ti(task_id, queued, start, end):
+        day = "2026-11-01T00:00:"
+        return {
+            "task_id": task_id,
+            "queued_when": f"{day}{queued:02d}Z",
+            "start_date": f"{day}{start:02d}Z",
+            "end_date": f"{day}{end:02d}Z",
+        }
+
+    tis = [
+        ti("tenants", 0, 1, 3),
+        ti("tenant.extract", 3, 4, 14),
+        ti("tenant.extract", 3, 6, 12),
+        ti("report", 14, 15, 16),
+        {"task_id": "deadline", "start_date": None, "end_date": None},
+    ]
+    timing = tenant_scale.task_timing(tis, wall_seconds=20.0)
+    assert timing["tasks_running_mean"] == 0.95  # (2 + 10 + 6 + 1) / 20
+    assert timing["queued_to_running_median"] == 1.0
+    assert timing["task_seconds_median"] == {"tenants": 2.0, "extract": 8.0, "report": 1.0}
