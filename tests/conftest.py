@@ -15,21 +15,14 @@ os.environ.setdefault("SALESTALK_BUCKET", "salestalk-test")
 os.environ.setdefault("SALESTALK_ALERT_DIR", tempfile.mkdtemp(prefix="salestalk-test-alerts-"))
 
 
-def _schedule_order(item) -> tuple:
-    """The long files first (real schedulers, live stacks, both warehouses end to end), and the longest of
-    them before the rest, longest first (their measured minutes): under `pytest -n 2 --dist loadfile
-    --no-loadscope-reorder` the two workers then finish together instead of one long file ending the run
-    alone (xdist's default reorder would put the files with the fewest tests last)."""
-    longest = item.get_closest_marker("longest")
-    heavy = any(item.get_closest_marker(m) for m in ("e2e", "services", "long"))
-    return (-longest.kwargs["minutes"] if longest else 0, not heavy)
-
-
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "/e2e/" in item.nodeid or item.nodeid.startswith("tests/e2e/"):
             item.add_marker(pytest.mark.e2e)
-    items.sort(key=_schedule_order)
+    # The long files (real schedulers, live stacks, both warehouses end to end) go first, so that under
+    # `pytest -n 2 --dist loadfile --no-loadscope-reorder` the short ones fill the gaps instead of one long
+    # file ending the run alone (xdist's default reorder would put the files with the fewest tests last).
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("e2e", "services", "long")))
 
 
 def pytest_runtest_makereport(item, call):

@@ -26,7 +26,7 @@ import yaml
 from salestalk.insights import INPUT_SOURCES
 from tests.support.live_stack import LiveStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.longest(minutes=4)]
+pytestmark = pytest.mark.e2e
 
 SUMMARY_DAG = "app_insight_summaries"
 DAY1, DAY2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)

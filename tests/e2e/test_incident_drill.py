@@ -24,7 +24,7 @@ from salestalk.names import STEPS
 from tests.support.live_stack import LiveStack
 from tests.support.sources import add_source_copy
 
-pytestmark = [pytest.mark.e2e, pytest.mark.longest(minutes=4)]
+pytestmark = pytest.mark.e2e
 
 RUNBOOK = REPO_ROOT / "docs" / "runbooks" / "task-failed.md"
 BLOCK = re.compile(r"^[ \t]*```bash\n(.*?)^[ \t]*```", re.S | re.M)

@@ -24,7 +24,7 @@ from tests.e2e.conftest import DAYS
 from tests.e2e.seed_oracle import SOURCES, insight_tenants, oracle, tenants_of
 from tests.support.warehouses import snowflake_connection
 
-pytestmark = [pytest.mark.e2e, pytest.mark.longest(minutes=7)]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dev.fakeapi import seed
 from tests.e2e.seed_oracle import CONFIGS, RESOURCES, SOURCES, day_start, newest_versions, oracle, tenants_of
 from tests.support.sources import hashed_pii_columns
 
-pytestmark = [pytest.mark.e2e, pytest.mark.longest(minutes=4)]
+pytestmark = pytest.mark.e2e
 
 
 def outputs(harness) -> dict:

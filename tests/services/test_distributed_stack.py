@@ -8,4 +8,4 @@ import pytest
 from tests.services.browser_checks import *  # noqa: F403
 from tests.services.distributed_checks import *  # noqa: F403
 
-pytestmark = [pytest.mark.services, pytest.mark.longest(minutes=11)]
+pytestmark = pytest.mark.services
