@@ -10,9 +10,10 @@ building the same DAGs:
 * dag-factory 1.1.0 on equivalent YAML (one file per DAG, 5 chained tasks), installed once into a
   throwaway venv under benchmarks/.venvs/ (git-ignored by the .gitignore uv writes into it);
 * a hand-written DAG file looping over an in-file dict that builds the SAME DAGs as ours (tasks, params,
-  callbacks, trigger rules, pools, outlets, docs; the values computed by salestalk's own functions from the
-  bench configs and written as literals), with no YAML and no validation. The untimed warm-up runs compare
-  every DAG's serialized form and callbacks with ours, and a difference is reported as a problem;
+  callbacks, trigger rules, pools, outlets, docs; the values our generator builds from, salestalk.dagfactory's
+  dag_spec of each bench config, written as literals), with no YAML and no validation, through DAG(params=...)
+  and @task_group. The untimed warm-up runs compare every DAG's serialized form and callbacks with ours
+  (dev.dag_digest), and a difference is reported as a problem;
 
 plus one DAG built under get_parsing_context() at the largest N. Every figure is the median of --repeats
 fresh processes, each timing only ``DagBag(dag_folder=...)`` after the same ``import airflow.sdk`` warm-up,
@@ -83,35 +84,10 @@ def run_worker(dags_folder: str) -> None:
         "errors": {path: str(err)[-800:] for path, err in bag.import_errors.items()},
     }
     if os.environ.get(FINGERPRINT_ENV):  # untimed: only the warm-up run asks
+        from dev.dag_digest import fingerprint  # after the timing, so it warms nothing the DagBag imports
+
         result["fingerprints"] = {dag_id: fingerprint(dag) for dag_id, dag in bag.dags.items()}
     print(MARKER + json.dumps(result), flush=True)
-
-
-def fingerprint(dag) -> str:
-    """A digest of everything the scheduler and the UI get from a DAG (its serialized form, without the
-    file's path), plus the Python callables that serialization reduces to flags: two candidates with the
-    same fingerprints built the same DAG."""
-    import hashlib
-
-    from airflow.serialization.serialized_objects import DagSerialization
-
-    def name(value):  # a callable, or a list of them, by import path
-        if value is None or isinstance(value, list | tuple):
-            return value and [name(v) for v in value]
-        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
-
-    data = DagSerialization.to_dict(dag)
-    for key in ("fileloc", "relative_fileloc", "_processor_dags_folder"):
-        data["dag"].pop(key, None)
-    callables = {
-        task.task_id: [
-            name(getattr(task, attr, None))
-            for attr in ("on_failure_callback", "on_retry_callback", "pre_execute", "post_execute")
-        ]
-        for task in dag.tasks
-    }
-    text = json.dumps([data, callables], sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # --------------------------------------------------------------------------- synthetic inputs
@@ -302,34 +278,15 @@ for _name, _source in SOURCES.items():
 
 
 def dict_loop_entry(source) -> dict:
-    """One source's entry in the dict loop: every value our generator derives from the config, computed once
-    here by salestalk's own functions so both candidates build the same DAGs, and written out as literals."""
-    from salestalk.alerting.deadlines import watch_deadlines
+    """One source's entry in the dict loop: the values our generator builds its DAG from
+    (salestalk.dagfactory.dag_spec, less the name and DAG id the loop makes itself) and the publish step's
+    outlets, computed here, when the DAG file is written, and written out as literals."""
     from salestalk.assets import publish_outlets
-    from salestalk.dagfactory import doc_md, runbook_url
-    from salestalk.run_params import param_specs
+    from salestalk.dagfactory import dag_spec
 
-    return {
-        "description": source.description,
-        "owner": source.owner,
-        "retries": source.retries,
-        "retry_delay_seconds": source.retry_delay_seconds,
-        "max_retry_delay_seconds": source.max_retry_delay_seconds,
-        "execution_timeout_minutes": source.execution_timeout_minutes,
-        "schedule": source.schedule,
-        "start_date": source.start_date.isoformat(),
-        "catchup": source.catchup,
-        "max_active_runs": source.max_active_runs,
-        "max_active_tasks": source.concurrency.max_active_tasks,
-        "tags": source.all_tags,
-        "owner_links": {source.owner: source.oncall.url, "runbook": runbook_url(source)},
-        "doc_md": doc_md(source),
-        "params": param_specs(source),
-        "api_pool": source.concurrency.api_pool,
-        "max_active_per_step": source.concurrency.max_active_per_step,
-        "outlets": [(a.name, a.uri, a.group) for a in publish_outlets(source.name)],
-        "deadlines": watch_deadlines(source),
-    }
+    entry = {key: value for key, value in dag_spec(source).items() if key not in ("name", "dag_id")}
+    entry["outlets"] = [(a.name, a.uri, a.group) for a in publish_outlets(source.name)]
+    return entry
 
 
 def write_dict_loop_file(dags: str) -> None:

@@ -6,10 +6,10 @@ callbacks, for every shipped source and a registry source (no pinned tenants).""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 
+from dev.dag_digest import described
 from tests.support.sources import configs
 
 
@@ -78,23 +78,6 @@ def plain_dag(source):
         if deadlines:
             DeadlineWatchOperator(task_id=WATCH_TASK_ID, source_name=source.name, deadlines=deadlines)
     return dag
-
-
-def described(dag) -> str:
-    """Everything the scheduler and the UI get from a DAG, plus the callables serialization reduces to flags."""
-    from airflow.serialization.serialized_objects import DagSerialization
-
-    def name(value):
-        if value is None or isinstance(value, list | tuple):
-            return value and [name(v) for v in value]
-        return f"{value.__module__}.{value.__qualname__}"
-
-    data = DagSerialization.to_dict(dag)
-    for key in ("fileloc", "relative_fileloc", "_processor_dags_folder"):
-        data["dag"].pop(key, None)
-    hooks = ("on_failure_callback", "on_retry_callback", "pre_execute", "post_execute")
-    callables = {task.task_id: [name(getattr(task, attr, None)) for attr in hooks] for task in dag.tasks}
-    return json.dumps([data, callables], sort_keys=True, default=str, indent=1)
 
 
 def sources():
