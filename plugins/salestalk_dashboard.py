@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 
+from salestalk.plugin_apps import LazyFastAPIApps
+
 if TYPE_CHECKING:
     from salestalk.dashboard import Dashboard
 
@@ -297,7 +299,7 @@ def create_app():
 
 class SalesTalkDashboardPlugin(AirflowPlugin):
     name = "salestalk_dashboard"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Data quality dashboard"}]
+    fastapi_apps = LazyFastAPIApps(create_app, URL_PREFIX, "Data quality dashboard")
     external_views = [
         {
             "name": "Data quality",

@@ -23,6 +23,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from salestalk.operators.links import DATA_DOCS_URL as URL_PREFIX
 from salestalk.operators.links import QUARANTINE_PAGE
+from salestalk.plugin_apps import LazyFastAPIApps
 
 STATIC_PAGE = "_static"
 STATIC_DIR = Path(__file__).resolve().parent / "salestalk_data_docs_static"
@@ -211,7 +212,7 @@ def create_app():
 
 class SalesTalkDataDocsPlugin(AirflowPlugin):
     name = "salestalk_data_docs"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "GX Data Docs"}]
+    fastapi_apps = LazyFastAPIApps(create_app, URL_PREFIX, "GX Data Docs")
     external_views = [
         {
             "name": "GX Data Docs",
