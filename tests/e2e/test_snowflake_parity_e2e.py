@@ -1,28 +1,61 @@
-"""The e2e suite's demo runs on both warehouses: DuckDB, then Snowflake (fakesnow in server mode).
+"""Every demo source end to end through real Airflow, on DuckDB and then on Snowflake (fakesnow in server mode).
 
-Both backends load the same landed raw files (one bucket), so "the same data" is literal. The
-Snowflake runs switch only the environment (``SALESTALK_WAREHOUSE=snowflake``), the Airflow connection
-(``snowflake_default``: fakesnow's HTTP server on loopback, ``protocol: http``) and the config
-(``snowflake.stage_kind: internal`` in ``_defaults.yaml``: fakesnow cannot read ``s3://``). No code differs.
+The DuckDB runs (every source, both days of ``DAYS``) happen once, in the module-scoped ``duckdb_runs``
+fixture, which asserts each one succeeded and records the DuckDB state the parity test compares against.
+They serve two tests (each also passes alone: the fixture does the runs):
 
-Checked per source, tenant and day: the batch counts, staging and quarantine row counts, the oracle's
-counts; then every curated row and every quarantined row's reasons; then that rerunning the older interval
-on Snowflake changes nothing; then the insight summaries computed from either warehouse. (Rerunning both
-intervals, and retries, are covered on Snowflake by tests/unit/warehouse/test_snowflake_pipeline.py.)
+- ``test_every_demo_source_end_to_end_then_rerun_changes_nothing`` checks them against an oracle computed
+  from the seed: the counts per source, tenant and day, the staging and quarantine rows, the raw and
+  quarantine objects in S3, SSE-KMS on every object, hashed PII columns, every bad-value kind's
+  quarantine reason, curated holding exactly the newest passing versions; then reruns both intervals and
+  checks that curated rows, quarantined rows and every S3 object (key, ETag) are unchanged.
+- ``test_every_source_gives_the_same_counts_and_curated_rows_on_duckdb_and_snowflake`` runs the same
+  sources and days again on Snowflake. Both backends load the same landed raw files (one bucket), so "the
+  same data" is literal. The Snowflake runs switch only the environment (``SALESTALK_WAREHOUSE=snowflake``),
+  the Airflow connection (``snowflake_default``: fakesnow's HTTP server on loopback, ``protocol: http``) and
+  the config (``snowflake.stage_kind: internal`` in ``_defaults.yaml``: fakesnow cannot read ``s3://``).
+  No code differs. The switch is a function-scoped monkeypatch, undone when that test ends.
+
+  Checked per source, tenant and day: the batch counts, staging and quarantine row counts, the oracle's
+  counts; then every curated row and every quarantined row's reasons; then that rerunning the older
+  interval on Snowflake changes nothing; then the insight summaries computed from either warehouse.
+  (Rerunning both intervals, and retries, are covered on Snowflake by
+  tests/unit/warehouse/test_snowflake_pipeline.py.)
+
+The DuckDB-only test comes first in this file, so its S3 checks see the bucket as the DuckDB runs left it,
+before the Snowflake runs land in it too. The parity test compares Snowflake against the DuckDB state the
+fixture read right after the DuckDB runs, whichever test ran first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
+from dev.fakeapi import seed
 from salestalk.accounting import COLUMNS as COUNT_COLUMNS
-from tests.e2e.conftest import DAYS
-from tests.e2e.seed_oracle import SOURCES, insight_tenants, oracle, tenants_of
+from tests.e2e.conftest import DAYS, Harness
+from tests.e2e.seed_oracle import (
+    CONFIGS,
+    RESOURCES,
+    SOURCES,
+    day_start,
+    insight_tenants,
+    newest_versions,
+    oracle,
+    tenants_of,
+)
+from tests.support.sources import hashed_pii_columns
 from tests.support.warehouses import snowflake_connection
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.e2e
 
@@ -133,24 +166,162 @@ def insight_items(warehouse) -> dict:
     return out
 
 
-def test_every_source_gives_the_same_counts_and_curated_rows_on_duckdb_and_snowflake(
-    harness, snowflake_env
-) -> None:
+@dataclass
+class DuckDBRuns:
+    """The module's DuckDB runs: the harness they ran in, and what DuckDB held right after them."""
+
+    harness: Harness
+    counts: dict  # summaries(): the batch counts per (source, day, tenant)
+    state: dict  # duckdb_state(): curated rows, quarantined rows' reasons, staging/quarantine counts
+    insights: dict  # insight_items(): the insight summaries per (tenant, day)
+
+
+@pytest.fixture(scope="module")
+def duckdb_runs(stack, dags, tmp_path_factory) -> Iterator[DuckDBRuns]:
+    """Every source for both days on DuckDB, once for this module; each run must succeed.
+
+    The same setup as the function-scoped ``harness`` fixture in tests/e2e/conftest.py (a fresh bucket
+    with the tenants' exports, a fresh DuckDB file, the fake API reset), held for the whole module.
+    """
+    from dev.embedded import ensure_bucket, seed_inbound_files
     from salestalk.config.loader import load_sources
     from salestalk.warehouse.duckdb import DuckDBWarehouse
+    from tests.support.sources import demo_sources
+
+    bucket = f"e2e-{uuid.uuid4().hex[:12]}"
+    duckdb_path = tmp_path_factory.mktemp("duckdb-runs") / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SALESTALK_BUCKET", bucket)
+        mp.setenv("SALESTALK_DUCKDB_PATH", str(duckdb_path))
+        client = stack.s3_client()
+        ensure_bucket(client, bucket)
+        # The tenants' exports; events are seeded by their own tests.
+        for source in demo_sources(kind="s3_files"):
+            seed_inbound_files(client, bucket, source, list(DAYS))
+        stack.api_server.api.reset()
+        try:
+            harness = Harness(stack=stack, dags=dags, bucket=bucket, duckdb_path=duckdb_path)
+            for day in DAYS:
+                for source in SOURCES:
+                    outcome = harness.run(source, day)
+                    assert outcome.state == "success", ("duckdb", source, day, outcome.failed_tasks)
+            configs = load_sources().configs
+            duck = DuckDBWarehouse(duckdb_path)
+            yield DuckDBRuns(
+                harness=harness,
+                counts=summaries(duck, configs),
+                state=duckdb_state(harness, configs),
+                insights=insight_items(duck),
+            )
+        finally:
+            stack.api_server.api.reset()
+
+
+def outputs(harness) -> dict:
+    """What a rerun must leave unchanged: curated rows, quarantined rows and every S3 object (key, ETag)."""
+    quarantine = "SELECT * EXCLUDE (_run_id, _load_id, _quarantined_run_id) FROM quarantine.{} ORDER BY ALL"
+    return {
+        "curated": {s: harness.curated(s) for s in SOURCES},
+        "quarantine": {s: harness.sql(quarantine.format(s)) for s in SOURCES},
+        "objects": harness.objects(),
+    }
+
+
+def test_every_demo_source_end_to_end_then_rerun_changes_nothing(duckdb_runs) -> None:
+    harness, days = duckdb_runs.harness, DAYS
+    for day in days:
+        for source in SOURCES:
+            summaries = harness.summaries(source, day)
+            for tenant in tenants_of(source):
+                expected = oracle(source, tenant, day)
+                got = summaries[tenant]
+                assert "problem" not in got, got
+                for field in ("extracted", "quarantined", "passed", "duplicates_dropped"):
+                    assert got[field] == expected[field], (source, tenant, day, field)
+                assert got["extracted"] == got["passed"] + got["quarantined"] + got["duplicates_dropped"]
+                assert got["landed"] == got["staged"] == got["extracted"]
+                assert harness.count(f"staging.{source}", tenant, day) == expected["extracted"]
+                assert harness.count(f"quarantine.{source}", tenant, day) == expected["quarantined"]
+                label = f"{day.replace('-', '')}T000000Z_{(day_start(day) + dt.timedelta(days=1)).strftime('%Y%m%d')}T000000Z"
+                raw = harness.objects(f"tenants/{tenant}/raw/{source}/interval={label}/")
+                assert any("/_manifest-" in k for k in raw) and any(k.endswith(".parquet") for k in raw)
+                assert len(harness.objects(f"tenants/{tenant}/quarantine/{source}/interval={label}/")) == 1
+
+    for source, pk in SOURCES.items():
+        for tenant in tenants_of(source):
+            newest = newest_versions(source, tenant, days)
+            curated = dict(
+                harness.sql(
+                    f"SELECT {pk}, strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ') FROM curated.{source} "
+                    "WHERE _tenant_id = ?",
+                    [tenant],
+                )
+            )
+            assert curated == newest, (
+                f"{source}/{tenant}: curated must hold exactly the newest passing versions"
+            )
+
+    client = harness.stack.s3_client()
+    unencrypted = [
+        key
+        for key in harness.objects()
+        if (head := client.head_object(Bucket=harness.bucket, Key=key)).get("ServerSideEncryption")
+        != "aws:kms"
+        or head.get("SSEKMSKeyId") != harness.stack.kms_key_id
+    ]
+    assert unencrypted == [], "every object must carry SSE-KMS with the configured key"
+
+    hashed = {name: cols for name, c in CONFIGS.items() if (cols := hashed_pii_columns(c))}
+    assert hashed, "the demo sources must include one with a hashed PII column"
+    for source, columns in hashed.items():
+        for column in columns:
+            for relation in (f"curated.{source}", f"quarantine.{source}", f"staging.{source}"):
+                clear = harness.sql(f"SELECT count(*) FROM {relation} WHERE {column} NOT LIKE 'h1:%'")[0][0]
+                assert clear == 0, f"{relation}.{column} must hold only keyed hashes"
+        leaked = harness.sql(
+            f"SELECT count(*) FROM quarantine.{source} WHERE _raw_record LIKE '%@%example.com%'"
+        )
+        assert leaked == [(0,)], f"quarantined {source} rows must not keep clear emails"
+    import io
+
+    import pyarrow.parquet as pq
+
+    for source, columns in hashed.items():
+        tenant = tenants_of(source)[0]
+        raw_parts = [k for k in harness.objects(f"tenants/{tenant}/raw/{source}/") if k.endswith(".parquet")]
+        assert raw_parts
+        for key in raw_parts:
+            part = pq.read_table(io.BytesIO(client.get_object(Bucket=harness.bucket, Key=key)["Body"].read()))
+            for column in columns:
+                values = [e for e in part.column(column).to_pylist() if e is not None]
+                assert values and all(e.startswith("h1:") for e in values), f"{key} holds a clear {column}"
+
+    for source in SOURCES:
+        resource, tenant = RESOURCES[source], tenants_of(source)[0]
+        if CONFIGS[source].extract.kind == "rest_api":
+            out_of_order = seed.seed_manifest(resource, tenant, days[0])["out_of_order"]
+            assert out_of_order, f"the seed must hold an out-of-order late {resource} record"
+        reasons = {r for (r,) in harness.sql(f"SELECT DISTINCT unnest(_reasons) FROM quarantine.{source}")}
+        for column, _ in seed.BAD_VALUE_KINDS[resource]:
+            assert any(r.endswith(f"({column})") for r in reasons), (source, column, sorted(reasons))
+
+    before = outputs(harness)
+    for source in SOURCES:
+        assert harness.run(source, days[1]).state == "success"
+        assert harness.run(source, days[0]).state == "success"
+    after = outputs(harness)
+    assert after == before, "a rerun of the same intervals must change nothing"
+
+
+def test_every_source_gives_the_same_counts_and_curated_rows_on_duckdb_and_snowflake(
+    duckdb_runs, snowflake_env
+) -> None:
+    from salestalk.config.loader import load_sources
     from salestalk.warehouse.snowflake import SnowflakeWarehouse
 
+    harness = duckdb_runs.harness
     configs = load_sources().configs
-    for day in DAYS:
-        for source in SOURCES:
-            outcome = harness.run(source, day)
-            assert outcome.state == "success", ("duckdb", source, day, outcome.failed_tasks)
-    duck = DuckDBWarehouse(harness.duckdb_path)
-    duck_counts, duck_state, duck_insights = (
-        summaries(duck, configs),
-        duckdb_state(harness, configs),
-        insight_items(duck),
-    )
+    duck_counts, duck_state, duck_insights = duckdb_runs.counts, duckdb_runs.state, duckdb_runs.insights
 
     snowflake_env()
     for day in DAYS:
