@@ -44,6 +44,7 @@ class Dialect:
     regex_search: str  # {value}: unanchored search against a bound pattern
     nan_test: str  # {value}
     utc_date: str  # {value}: a timestamp's calendar date in UTC (sqlglot leaves TIMEZONE() for Snowflake)
+    own_tables: str  # a condition on information_schema.tables: this session's database only
     sqlglot: str
 
     def ident(self, name: str) -> str:
@@ -106,6 +107,7 @@ DUCKDB = Dialect(
     regex_search="regexp_matches(CAST({value} AS VARCHAR), ?)",
     nan_test="isnan({value})",
     utc_date="CAST(timezone('UTC', {value}) AS DATE)",
+    own_tables="table_catalog = current_database()",  # one process's engine may attach several files
     sqlglot="duckdb",
 )
 
@@ -132,6 +134,7 @@ SNOWFLAKE = Dialect(
     regex_search="REGEXP_LIKE(CAST({value} AS VARCHAR), ?, 's')",
     nan_test="{value} = CAST('NaN' AS DOUBLE)",
     utc_date="CAST(CONVERT_TIMEZONE('UTC', {value}) AS DATE)",
+    own_tables="TRUE",  # information_schema is per database
     sqlglot="snowflake",
 )
 

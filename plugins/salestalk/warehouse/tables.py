@@ -163,8 +163,8 @@ def table_exists(s: Session, schema: str, name: str) -> bool:
     """Whether ``schema.name`` exists (names compared case-insensitively: Snowflake reports them upper-case)."""
     return bool(
         s.fetchall(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE UPPER(table_schema) = ? "
-            "AND UPPER(table_name) = ?",
+            f"SELECT COUNT(*) FROM information_schema.tables WHERE {s.dialect.own_tables} "
+            "AND UPPER(table_schema) = ? AND UPPER(table_name) = ?",
             [schema.upper(), name.upper()],
         )[0][0]
     )
@@ -449,7 +449,7 @@ def row_counts(
     with warehouse.connect(tag={"step": "row_counts"}) as s:
         found = s.fetchall(
             "SELECT LOWER(table_schema), LOWER(table_name) FROM information_schema.tables "
-            f"WHERE LOWER(table_schema) IN ({', '.join('?' for _ in schemas)}) AND table_type = 'BASE TABLE'",
+            f"WHERE {s.dialect.own_tables} AND LOWER(table_schema) IN ({', '.join('?' for _ in schemas)}) AND table_type = 'BASE TABLE'",
             list(schemas),
         )
         return [
