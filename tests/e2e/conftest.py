@@ -109,13 +109,13 @@ class Harness:
         return {row["tenant"]: row for row in rows}
 
 
-@pytest.fixture
-def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
+def new_harness(stack, dags, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """A fresh bucket with the tenants' exports, a fresh DuckDB file in ``folder``, the fake API reset."""
     from dev.embedded import ensure_bucket, seed_inbound_files
     from tests.support.sources import demo_sources
 
     bucket = f"e2e-{uuid.uuid4().hex[:12]}"
-    duckdb_path = tmp_path / "warehouse.duckdb"
+    duckdb_path = folder / "warehouse.duckdb"
     monkeypatch.setenv("SALESTALK_BUCKET", bucket)
     monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(duckdb_path))
     client = stack.s3_client()
@@ -123,5 +123,10 @@ def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
     for source in demo_sources(kind="s3_files"):  # the tenants' exports; events are seeded by their own tests
         seed_inbound_files(client, bucket, source, list(DAYS))
     stack.api_server.api.reset()
-    yield Harness(stack=stack, dags=dags, bucket=bucket, duckdb_path=duckdb_path)
+    return Harness(stack=stack, dags=dags, bucket=bucket, duckdb_path=duckdb_path)
+
+
+@pytest.fixture
+def harness(stack, dags, tmp_path, monkeypatch) -> Harness:
+    yield new_harness(stack, dags, tmp_path, monkeypatch)
     stack.api_server.api.reset()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -40,7 +39,7 @@ import pytest
 
 from dev.fakeapi import seed
 from salestalk.accounting import COLUMNS as COUNT_COLUMNS
-from tests.e2e.conftest import DAYS, Harness
+from tests.e2e.conftest import DAYS, Harness, new_harness
 from tests.e2e.seed_oracle import (
     CONFIGS,
     RESOURCES,
@@ -178,35 +177,19 @@ class DuckDBRuns:
 
 @pytest.fixture(scope="module")
 def duckdb_runs(stack, dags, tmp_path_factory) -> Iterator[DuckDBRuns]:
-    """Every source for both days on DuckDB, once for this module; each run must succeed.
-
-    The same setup as the function-scoped ``harness`` fixture in tests/e2e/conftest.py (a fresh bucket
-    with the tenants' exports, a fresh DuckDB file, the fake API reset), held for the whole module.
-    """
-    from dev.embedded import ensure_bucket, seed_inbound_files
+    """Every source for both days on DuckDB, once for this module; each run must succeed."""
     from salestalk.config.loader import load_sources
     from salestalk.warehouse.duckdb import DuckDBWarehouse
-    from tests.support.sources import demo_sources
 
-    bucket = f"e2e-{uuid.uuid4().hex[:12]}"
-    duckdb_path = tmp_path_factory.mktemp("duckdb-runs") / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SALESTALK_BUCKET", bucket)
-        mp.setenv("SALESTALK_DUCKDB_PATH", str(duckdb_path))
-        client = stack.s3_client()
-        ensure_bucket(client, bucket)
-        # The tenants' exports; events are seeded by their own tests.
-        for source in demo_sources(kind="s3_files"):
-            seed_inbound_files(client, bucket, source, list(DAYS))
-        stack.api_server.api.reset()
+        harness = new_harness(stack, dags, tmp_path_factory.mktemp("duckdb-runs"), mp)
         try:
-            harness = Harness(stack=stack, dags=dags, bucket=bucket, duckdb_path=duckdb_path)
             for day in DAYS:
                 for source in SOURCES:
                     outcome = harness.run(source, day)
                     assert outcome.state == "success", ("duckdb", source, day, outcome.failed_tasks)
             configs = load_sources().configs
-            duck = DuckDBWarehouse(duckdb_path)
+            duck = DuckDBWarehouse(harness.duckdb_path)
             yield DuckDBRuns(
                 harness=harness,
                 counts=summaries(duck, configs),
