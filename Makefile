@@ -18,13 +18,16 @@ need = $(if $(strip $($(1))),,@$(PY) -m salestalk usage --values $(or $(3),none)
 help: ## list every target
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on our CI machines) nothing else writes .pyc files,
+# and every Airflow process would compile its imports from source again (import airflow.sdk: 2.6 s, not 1.3 s).
 $(STAMP): requirements.txt requirements-dev.txt requirements-dev.lock docker/requirements-airflow.txt
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.lock
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements-dev.lock
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv from requirements-dev.lock (the other targets do it when needed)
+	@$(PY) -m compileall -q -j 0 plugins dags dev
 
 demo: setup ## run every demo source end to end on the embedded defaults and print what happened
 	$(PY) -m dev.demo
