@@ -176,6 +176,9 @@ def stack_env(
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # A task's supervisor can miss its process's exit and wait out one whole interval (default 5 s) before
+        # the slot is free again; 1 s bounds that, for one heartbeat per running task per second.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "GX_ANALYTICS_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
         "NO_PROXY": "*",
