@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TICKET = "ticket-"
 QUEUE_LOCK = "queue.lock"
 POLL_SECONDS = 0.05
+NEXT_IN_LINE_POLL_SECONDS = 0.005  # the head of the queue looks often: each handoff waits at most this
 LOG_WAIT_SECONDS = 1.0  # an acquisition with nobody ahead logs at INFO only if it waited this long
 
 
@@ -201,14 +202,17 @@ class FifoLock:
     def _wait_turn(self, ticket: Ticket, started: float) -> None:
         deadline = started + self.timeout_seconds
         nearest: Path | None = None  # watched alone until it goes: one flock probe per poll, not a listing
+        next_in_line = False
         while True:
             if nearest is None or not self._alive(nearest):
-                nearest = self._live_ahead(ticket.number)
+                nearest, next_in_line = self._live_ahead(ticket.number)
                 if nearest is None:
                     return
             if time.monotonic() >= deadline:
                 raise WarehouseLockTimeout(self._timeout_message(ticket, time.monotonic() - started))
-            time.sleep(self.poll_seconds)
+            time.sleep(
+                min(self.poll_seconds, NEXT_IN_LINE_POLL_SECONDS) if next_in_line else self.poll_seconds
+            )
 
     def _tickets_ahead(self, number: int) -> list[tuple[int, Path]]:
         found = []
@@ -218,12 +222,14 @@ class FifoLock:
                 found.append((n, self.directory / name))
         return sorted(found)
 
-    def _live_ahead(self, number: int) -> Path | None:
-        """The nearest live ticket ahead of ``number`` (dead ones are removed), or None when it is our turn."""
-        for _, path in reversed(self._tickets_ahead(number)):
+    def _live_ahead(self, number: int) -> tuple[Path | None, bool]:
+        """The nearest live ticket ahead of ``number`` (dead ones are removed), or None when it is our turn;
+        and whether it is the first in the queue (then ours is next)."""
+        ahead = self._tickets_ahead(number)
+        for _, path in reversed(ahead):
             if self._alive(path):
-                return path
-        return None
+                return path, path == ahead[0][1]
+        return None, False
 
     @staticmethod
     def _alive(path: Path) -> bool:

@@ -180,3 +180,18 @@ def test_threads_of_one_process_queue_like_processes(tmp_path) -> None:
     thread.start()
     thread.join(60)
     assert outcome[1] == "acquired"
+
+
+def test_only_the_ticket_right_behind_the_holder_is_next_in_line(tmp_path) -> None:
+    """The next in line polls often (a short handoff); the ones behind it keep the slow poll."""
+    lock = FifoLock(tmp_path / "q", 5)
+    holder, second, third = (lock._join(label) for label in ("holder", "second", "third"))
+    try:
+        assert lock._live_ahead(holder.number) == (None, False)
+        assert lock._live_ahead(second.number) == (holder.path, True)
+        assert lock._live_ahead(third.number) == (second.path, False)
+        lock._leave(holder)
+        assert lock._live_ahead(third.number) == (second.path, True)
+    finally:
+        for ticket in (second, third):
+            lock._leave(ticket)
