@@ -1,18 +1,9 @@
-"""Data Docs views that compile GX's Jinja templates once per process instead of once per build.
+"""Data Docs views that compile GX's Jinja templates once per process instead of on every page build.
 
-GX's ``SiteBuilder`` is instantiated on every ``build_data_docs`` (and ``get_docs_sites_urls``) call, and
-with it a view per site section and one for the index; each ``DefaultJinjaView`` makes its own
-``jinja2.Environment``, so every build re-read and re-compiled every template it rendered. These views
-are GX's own classes (same templates, filters and output) except that instances of one class with the
-same custom styles/views directories share one Environment, built by the first of them: its template
-cache then survives from one build to the next. ``great_expectations.yml`` names them as the ``view`` of
-each ``local_site`` section and of its index (a supported extension point: GX imports them by
-``module_name``, which ``plugins/`` on ``PYTHONPATH`` makes importable wherever GX runs).
-
-Sharing is correct because a view instance holds no state but its two directories (part of the key):
-the Environment's filters are bound methods of the first instance, and what they do depends only on the
-class (also part of the key) and those directories. The Environment keeps Jinja's default
-``auto_reload``, so an edited template file (e.g. a custom view) is still picked up, as before.
+GX builds a new view, with a new ``jinja2.Environment``, on every ``build_data_docs``. These are GX's own
+views except that instances of one class with the same custom directories share the first one's
+Environment (the views hold no other state), so its template cache lasts. ``great_expectations.yml``
+names them as ``local_site``'s views.
 """
 
 from __future__ import annotations
