@@ -362,26 +362,3 @@ def test_the_links_survive_dag_serialization_as_xcom_links() -> None:
         "GX validation page": "_link_ValidationPageLink",
         "Quarantined rows": "_link_QuarantineLink",
     }
-
-
-def test_a_link_to_a_replaced_page_opens_the_batchs_newest_one(client, tmp_path, monkeypatch) -> None:
-    """An older run's validate link still opens: GX keeps one result per batch, so it shows the newest."""
-    import shutil
-
-    from salestalk.quality import gx_runner
-    from salestalk.quality.suite import GX_ROOT
-    from tests.unit.quality.test_quality_gx_runner import deals_frame
-
-    root = tmp_path / "great_expectations"
-    shutil.copytree(GX_ROOT, root, ignore=shutil.ignore_patterns("uncommitted"))
-    monkeypatch.setattr(gx_runner, "GX_ROOT", root)
-    older, newer = (
-        gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-acme-day1")
-        for _ in range(2)
-    )
-    site = root / "uncommitted" / "data_docs" / "local_site"
-    monkeypatch.setattr(plugin, "data_docs_root", lambda: site.resolve())
-    assert not older.docs_page.exists()
-    url = links.validation_page_url({"data_docs_page": str(older.docs_page)}, site)
-    assert url == links.validation_page_url({"data_docs_page": str(newer.docs_page)}, site)
-    assert client.get(url.removeprefix("/data-docs")).status_code == 200

@@ -36,24 +36,16 @@ def docs_base_url() -> str:
 
 
 def validation_page_url(result: Any, docs_root: Path, base: str = DATA_DOCS_URL) -> str:
-    """The URL of the page a validate result points at (its own page, else the index); "" if none.
-
-    A page replaced by a later validation of the same batch (GX keeps one result per batch) links to the
-    batch's newest page."""
+    """The URL of the page a validate result points at (its own page, else the index); "" if none."""
     if not isinstance(result, dict):
         return ""
     page = result.get("data_docs_page") or result.get("data_docs")
     if not page:
         return ""
-    root = Path(docs_root).resolve()
     try:
-        relative = Path(page).resolve().relative_to(root)
+        relative = Path(page).resolve().relative_to(Path(docs_root).resolve())
     except ValueError:
         return ""
-    # validations/<suite>/<batch run name>/<run time>/<page>.html
-    if relative.parts[0] == "validations" and len(relative.parts) >= 5 and not (root / relative).is_file():
-        later = sorted((root / relative).parent.parent.glob("*/*.html"))
-        relative = later[-1].relative_to(root) if later else relative
     return f"{base}/{quote(relative.as_posix())}"
 
 

@@ -318,8 +318,6 @@ def _build_docs(
         suite_validation_result_identifier=result_id,
         expectation_suite_identifier=suite_id,
     )
-    if run_name:
-        _drop_earlier_results(context, suite_id, result_id)
     resources: list[Any] = [result_id]
     if (Path(context.root_directory) / "expectations" / f"{suite.name}.json").is_file():
         resources.append(suite_id)
@@ -331,23 +329,6 @@ def _build_docs(
     )
     (page,) = context.get_docs_sites_urls(resource_identifier=result_id, site_name=DOCS_SITE)
     return _file_path(urls[DOCS_SITE]), _file_path(page["site_url"]) if page["site_url"] else None
-
-
-def _drop_earlier_results(context: FileDataContext, suite_id: Any, result_id: Any) -> None:
-    """Remove the earlier results and pages of this suite and run name (one batch): a rerun's result
-    replaces them, so reruns neither pile up in the store nor lengthen every later index build."""
-    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
-
-    backend = context.validation_results_store.store_backend
-    current = result_id.to_tuple()
-    for key in backend.list_keys(prefix=(*suite_id.to_tuple(), result_id.run_id.run_name)):
-        if tuple(key) == current:
-            continue
-        earlier = ValidationResultIdentifier.from_tuple(key)
-        for page in context.get_docs_sites_urls(resource_identifier=earlier, site_name=DOCS_SITE):
-            if page.get("site_url"):
-                _file_path(page["site_url"]).unlink(missing_ok=True)
-        backend.remove_key(key)
 
 
 @contextlib.contextmanager

@@ -257,22 +257,3 @@ def test_deferred_docs_index_builds_the_index_once_at_the_end_with_every_result(
         gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t003-run")
         raise RuntimeError("a later tenant failed")
     assert "deals-t003-run" in index.read_text(encoding="utf-8"), "a failed block still indexes its results"
-
-
-def test_a_rerun_of_a_batch_replaces_its_stored_result_and_page(gx_runner, tmp_path, monkeypatch) -> None:
-    root = tmp_path / "great_expectations"
-    shutil.copytree(GX_ROOT, root, ignore=shutil.ignore_patterns("uncommitted"))
-    monkeypatch.setattr(gx_runner, "GX_ROOT", root)
-    stored = root / "uncommitted" / "validations"
-
-    first = gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t001-day1")
-    other = gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t002-day1")
-    rerun = gx_runner.run_gx(deals_frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t001-day1")
-
-    results = sorted(p.relative_to(stored).parts[-3] for p in stored.rglob("*.json"))
-    assert results == ["deals-t001-day1", "deals-t002-day1"], "one stored result per batch"
-    assert not first.docs_page.exists(), "the replaced result's page goes with it"
-    assert rerun.docs_page.is_file() and other.docs_page.is_file()
-    assert rerun.docs_page != first.docs_page
-    index = rerun.docs_index.read_text(encoding="utf-8")
-    assert index.count("deals-t001-day1") >= 1 and "deals-t002-day1" in index
