@@ -201,10 +201,12 @@ class FifoLock:
 
     def _wait_turn(self, ticket: Ticket, started: float) -> None:
         deadline = started + self.timeout_seconds
-        nearest: Path | None = None  # watched alone until it goes: one flock probe per poll, not a listing
+        # The next in line watches the holder alone (one flock probe per poll); the others list the queue
+        # each poll, so they notice at once when they move up to next in line.
+        nearest: Path | None = None
         next_in_line = False
         while True:
-            if nearest is None or not self._alive(nearest):
+            if nearest is None or not next_in_line or not self._alive(nearest):
                 nearest, next_in_line = self._live_ahead(ticket.number)
                 if nearest is None:
                     return
