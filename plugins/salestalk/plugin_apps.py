@@ -24,7 +24,3 @@ class LazyFastAPIApps:
         if self._apps is None:
             self._apps = [{"app": self.factory(), "url_prefix": self.url_prefix, "name": self.name}]
         return self._apps
-
-    @property
-    def built(self) -> bool:
-        return self._apps is not None

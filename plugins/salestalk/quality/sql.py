@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from salestalk.quality.suite import resolve_suite
-from salestalk.warehouse.dialect import DUCKDB, Dialect
+from salestalk.warehouse.dialect import DUCKDB, Dialect, string_literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -45,10 +45,6 @@ def quote_relation(relation: str) -> str:
     if not 1 <= len(parts) <= 3:
         raise ValueError(f"invalid relation name {relation!r}")
     return ".".join(quote_ident(p) for p in parts)
-
-
-def _string_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class RowRules(NamedTuple):
@@ -147,7 +143,7 @@ def _failure_sql(relation: str, row_id_column: str, rules: list[CompiledRule]) -
     rel = quote_relation(relation)
     if not rules:
         return f"SELECT {rid}, []::VARCHAR[] AS reasons FROM {rel} WHERE false", []
-    cases = ", ".join(f"CASE WHEN {r.condition} THEN {_string_literal(r.reason)} END" for r in rules)
+    cases = ", ".join(f"CASE WHEN {r.condition} THEN {string_literal(r.reason)} END" for r in rules)
     any_violation = " OR ".join(f"({r.condition})" for r in rules)
     params = [p for r in rules for p in r.params]
     sql = (

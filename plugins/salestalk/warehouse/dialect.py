@@ -22,6 +22,11 @@ def check_identifier(name: str) -> str:
     return name
 
 
+def string_literal(text: str) -> str:
+    """``text`` as a SQL string literal (the same quoting on DuckDB and Snowflake)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def is_identifier(name: str) -> bool:
     return isinstance(name, str) and IDENTIFIER.fullmatch(name) is not None
 

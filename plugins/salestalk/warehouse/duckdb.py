@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from salestalk.warehouse.base import LocalParts, lock_label
-from salestalk.warehouse.dialect import DUCKDB, is_identifier
+from salestalk.warehouse.dialect import DUCKDB, is_identifier, string_literal
 from salestalk.warehouse.lock import FifoLock
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class DuckDBWarehouse:
         try:
             while True:
                 try:
-                    con.execute(f"ATTACH {_literal(self.file)} AS {DUCKDB.ident(catalog)}")
+                    con.execute(f"ATTACH {string_literal(self.file)} AS {DUCKDB.ident(catalog)}")
                     return catalog
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -177,13 +177,9 @@ class DuckDBWarehouse:
             relation = DUCKDB.ident(f"raw_{parts.load_id}")
             session.execute(f"CREATE TEMPORARY TABLE {relation} ({', '.join(raw_columns(DUCKDB, source))})")
             return relation
-        listed = ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in parts.files)
+        listed = ", ".join(string_literal(f.as_posix()) for f in parts.files)
         return f"read_parquet([{listed}])"
 
     def drop_staged(self, session: DuckDBSession, relation: str) -> None:
         if not relation.startswith("read_parquet("):  # the files go with fetch_parts
             session.execute(f"DROP TABLE IF EXISTS {relation}")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
