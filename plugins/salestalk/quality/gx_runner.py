@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from salestalk.quality.retention import prune_if_due
 from salestalk.quality.suite import GX_ROOT, Suite, resolve_suite
 
 if TYPE_CHECKING:
@@ -324,6 +325,8 @@ def _build_docs(
     waiting = _index_waiting.get()
     if waiting is not None:
         waiting.append((context, result_id))
+    else:
+        prune_if_due(Path(context.root_directory))
     urls = context.build_data_docs(
         site_names=[DOCS_SITE], resource_identifiers=resources, build_index=waiting is None
     )
@@ -335,8 +338,8 @@ def _build_docs(
 def deferred_docs_index() -> Generator[None, None, None]:
     """Build the Data Docs site index once, when the block ends, for every result stored inside it.
 
-    The index lists every stored result, so rebuilding it per result costs more with each one; a task
-    validating a shard of tenants (in threads that copy this context) pays for it once.
+    Each build lists every stored result and loads the newest (up to ``validation_results_limit``), so
+    a task validating a shard of tenants (in threads that copy this context) pays for it once.
     """
     waiting: list[Any] = []
     token = _index_waiting.set(waiting)
@@ -347,6 +350,7 @@ def deferred_docs_index() -> Generator[None, None, None]:
         if waiting:
             context, result_id = waiting[-1]
             with _run_lock:
+                prune_if_due(Path(context.root_directory))
                 context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[result_id])
 
 
