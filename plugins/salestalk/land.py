@@ -84,14 +84,16 @@ def raw_prefix_segments(batch: Batch) -> tuple[str, ...]:
     return interval_segments("raw", batch.source, batch.interval_label)
 
 
-def manifest_keys(s3: TenantS3, batch: Batch) -> list[str]:
-    """The batch's manifests, oldest first: their names start with the landing time."""
-    names = (
-        k
-        for k in s3.list_keys(*raw_prefix_segments(batch))
-        if k.rsplit("/", 1)[-1].startswith(MANIFEST_PREFIX)
-    )
-    return sorted(names)
+def raw_keys(s3: TenantS3, batch: Batch) -> list[str]:
+    """Every key the batch has landed (its parts and manifests), in one S3 listing."""
+    return sorted(s3.list_keys(*raw_prefix_segments(batch)))
+
+
+def manifest_keys(s3: TenantS3, batch: Batch, listed: list[str] | None = None) -> list[str]:
+    """The batch's manifests, oldest first (their names start with the landing time), from ``listed``
+    (its :func:`raw_keys`) when given, else from a new listing."""
+    keys = raw_keys(s3, batch) if listed is None else listed
+    return sorted(k for k in keys if k.rsplit("/", 1)[-1].startswith(MANIFEST_PREFIX))
 
 
 def land_records(
@@ -121,10 +123,12 @@ def land_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     now: dt.datetime | None = None,
     screen: Callable[[TextChunk], TextChunk] | None = None,
+    listed: list[str] | None = None,
 ) -> Manifest:
     """Write text chunks as Parquet parts of ``chunk_rows`` rows, then the manifest. Memory holds one part.
 
-    ``screen`` (the PII screen) rewrites each chunk before it is buffered.
+    ``screen`` (the PII screen) rewrites each chunk before it is buffered. ``listed`` is the batch's
+    :func:`raw_keys` from before landing, if the caller has it (else they are listed here, once).
 
     Keys carry the content digest, so every write is create-once: a rerun with the same data writes
     nothing new, and one with different data adds new objects, points a newer manifest at them and
@@ -142,6 +146,7 @@ def land_chunks(
         window_since=format_utc(window[0]),
         window_before=format_utc(window[1]),
     )
+    before = raw_keys(s3, batch) if listed is None else listed
     pending: list[pa.Table] = []
     landed_columns = [*columns, "_extra_json", "_absent", "_rejections"]
     in_flight: list[Future] = []
@@ -199,7 +204,7 @@ def land_chunks(
             for future in in_flight:
                 future.result()
 
-    previous = read_manifest(s3, batch)
+    previous = read_manifest(s3, batch, before)
     if (
         previous is not None
         and previous.parts == manifest.parts
@@ -215,12 +220,13 @@ def land_chunks(
     current_key = s3.key(*raw_prefix_segments(batch), name)
     s3.put_bytes(current_key, body, "application/json", data_class="raw")
     current = {p["key"] for p in manifest.parts} | {current_key}
-    s3.delete([k for k in s3.list_keys(*raw_prefix_segments(batch)) if k not in current])
+    s3.delete([k for k in before if k not in current])  # what this landing wrote is all in current
     return manifest
 
 
-def read_manifest(s3: TenantS3, batch: Batch) -> Manifest | None:
-    keys = manifest_keys(s3, batch)
+def read_manifest(s3: TenantS3, batch: Batch, listed: list[str] | None = None) -> Manifest | None:
+    """The batch's newest manifest (see :func:`manifest_keys` for ``listed``), or None."""
+    keys = manifest_keys(s3, batch, listed)
     return Manifest.from_json(s3.get_bytes(keys[-1])) if keys else None
 
 

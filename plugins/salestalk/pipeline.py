@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from salestalk.batch import format_utc, parse_utc
 from salestalk.config.models import EventsExtract, RestApiExtract, S3FilesExtract
 from salestalk.extract import read_ahead
-from salestalk.land import land_chunks, read_manifest
+from salestalk.land import land_chunks, raw_keys, read_manifest
 from salestalk.names import (
     AUDIT,
     CURATED,
@@ -145,7 +145,9 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
     s3 = services.tenant_s3(batch.tenant)
     columns = source.table_schema.column_names
     extract = source.extract
-    previous = read_manifest(s3, batch)
+    landed = raw_keys(s3, batch)  # one listing: the previous manifest, and later the keys it replaces
+    previous = read_manifest(s3, batch, landed)
+    cursor = read_cursor(s3, batch.source)
     stats: dict[str, Any] = {}
     tally = RejectionTally(_pii_screen(source, batch.tenant))
     if isinstance(extract, RestApiExtract):
@@ -155,7 +157,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
             window = (parse_utc(previous.window_since), parse_utc(previous.window_before))
         else:
             overlap = dt.timedelta(minutes=extract.overlap_minutes)
-            window = extract_window(batch, overlap, read_cursor(s3, batch.source))
+            window = extract_window(batch, overlap, cursor)
         spec = RestSpec(
             base_url=services.api_base_url or "",
             path=extract.path,
@@ -170,7 +172,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         extractor = RestExtractor(services.http_session, spec, deadline=budget)
         chunks = read_ahead(page_chunk(page, columns) for page in extractor.pages(batch.tenant, *window))
         manifest = land_chunks(
-            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally, listed=landed
         )
         stats = {
             "requests": extractor.stats.requests,
@@ -184,7 +186,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         window = (batch.interval_start, batch.interval_end)
         chunks = read_ahead(file_chunks(s3, extract.prefix_pattern, batch.ds, extract.format, columns))
         manifest = land_chunks(
-            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally, listed=landed
         )
     elif isinstance(extract, EventsExtract):
         from salestalk.extract.events import EventScreen, event_chunks
@@ -198,11 +200,10 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
         )
         chunks = read_ahead(event_chunks(s3, extract.prefix_pattern, batch.ds, screen, columns))
         manifest = land_chunks(
-            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally
+            chunks, s3, batch, columns, source.table_schema.cursor_column, window, screen=tally, listed=landed
         )
     else:  # pragma: no cover - the config model admits no other kind
         raise TypeError(f"unsupported extract kind {extract!r}")
-    cursor = read_cursor(s3, batch.source)
     if cursor is None or window[1] > cursor:
         advance_cursor(s3, batch.source, window[1])
     counts = {

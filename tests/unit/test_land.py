@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 from decimal import Decimal
 
 import pytest
 
 from dev.embedded import ensure_bucket
 from salestalk.batch import Batch
-from salestalk.land import iter_raw_parts, land_records, read_manifest
+from salestalk.land import iter_raw_parts, land_records, manifest_keys, raw_keys, read_manifest
 from salestalk.rawtext import records_chunk, values_text
 from salestalk.storage.tenant_s3 import ObjectConflict, TenantS3
 from tests.support.moto import kms_key
@@ -158,3 +160,43 @@ def test_a_changed_part_is_detected_on_read(s3) -> None:
     )
     with pytest.raises(ValueError, match="checksum mismatch"):
         list(iter_raw_parts(s3, manifest))
+
+
+@contextlib.contextmanager
+def listings(s3: TenantS3):
+    """The prefixes of every S3 listing the client makes inside the block (a botocore event hook)."""
+    prefixes: list[str] = []
+
+    def note(params, **_):
+        prefixes.append(params["Prefix"])
+
+    s3.client.meta.events.register("provide-client-params.s3.ListObjectsV2", note)
+    try:
+        yield prefixes
+    finally:
+        s3.client.meta.events.unregister("provide-client-params.s3.ListObjectsV2", note)
+
+
+def test_a_landing_lists_the_batch_once_and_not_at_all_when_given_the_listing(s3) -> None:
+    land = functools.partial(
+        land_records,
+        s3=s3,
+        batch=batch("listed"),
+        columns=COLUMNS,
+        cursor_column="updated_at",
+        window=WINDOW,
+        chunk_rows=1000,
+    )
+    with listings(s3) as prefixes:
+        land([records(2500)])
+    assert len(prefixes) == 1 and prefixes[0].endswith("/"), prefixes
+
+    before = raw_keys(s3, batch("listed"))
+    with listings(s3) as prefixes:
+        smaller = land([records(500)], listed=before, now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert prefixes == []
+    assert sorted(s3.list_keys("raw", "listed")) == sorted(
+        [*(p["key"] for p in smaller.parts), *manifest_keys(s3, batch("listed"))]
+    ), "the parts and manifest it replaced are gone"
+    assert len(manifest_keys(s3, batch("listed"))) == 1
+    assert read_manifest(s3, batch("listed")) == smaller
