@@ -175,3 +175,15 @@ def test_task_timing_is_task_seconds_over_wall_and_median_per_task() -> None:
     assert timing["tasks_running_mean"] == 0.95  # (2 + 10 + 6 + 1) / 20
     assert timing["queued_to_running_median"] == 1.0
     assert timing["task_seconds_median"] == {"tenants": 2.0, "extract": 8.0, "report": 1.0}
+
+
+def test_the_celery_target_names_the_machines_cpu_ceiling(monkeypatch) -> None:
+    """One worker's run kept 1.25 of 2 cores busy for 100 s: its CPU seconds take 62.5 s on both cores, so
+    no number of workers can make it more than 1.6x faster here."""
+    monkeypatch.setattr(tenant_scale.os, "cpu_count", lambda: 2)
+    one = _point(tenants=100, executor="celery", workers=1, wall_seconds=100.0)
+    one.update(cpu_busy_cores=1.25, observed_seconds=100.0)
+    two = _point(tenants=100, executor="celery", workers=2, wall_seconds=80.0)
+    (celery,) = [t for t in tenant_scale.targets([one, two]) if "Celery" in t[0]]
+    assert celery[1:] == ("FAIL", "1.25x (CPU ceiling on this machine 1.60x)")
+    assert tenant_scale.cpu_ceiling(_point()) is None, "a point without CPU figures has no ceiling"
