@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 GX_FULL_SUITE_MAX_ROWS = 200_000
 GX_SCHEMA_SAMPLE_ROWS = 1_000
 ROW_COUNT_TYPES = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+CURSOR_LOOKBACK = dt.timedelta(days=1)  # read_cursor lists the log from this long before the batch
 
 
 class PublishHeldBack(RuntimeError):
@@ -96,14 +97,28 @@ class Services:
         }
 
 
-def read_cursor(s3: TenantS3, source: str) -> dt.datetime | None:
-    """The newest entry of the append-only cursor log ``state/{source}/cursor/``."""
-    keys = sorted(s3.list_keys(STATE, source, "cursor"))
-    return parse_utc(json.loads(s3.get_bytes(keys[-1]))["cursor"]) if keys else None
+def _cursor_key(s3: TenantS3, source: str, cursor: dt.datetime) -> str:
+    return s3.key(STATE, source, "cursor", f"{cursor.strftime('%Y%m%dT%H%M%SZ')}.json")
+
+
+def read_cursor(s3: TenantS3, source: str, near: dt.datetime | None = None) -> dt.datetime | None:
+    """The newest entry of the append-only cursor log ``state/{source}/cursor/`` (keys sort by time).
+
+    The log only grows, so with ``near`` (the batch's start) the listing begins CURSOR_LOOKBACK before it,
+    and lists the whole log only when nothing newer is there (a source paused for longer).
+    """
+    keys: list[str] = []
+    if near is not None:
+        keys = list(
+            s3.list_keys(STATE, source, "cursor", start_after=_cursor_key(s3, source, near - CURSOR_LOOKBACK))
+        )
+    if not keys:
+        keys = list(s3.list_keys(STATE, source, "cursor"))
+    return parse_utc(json.loads(s3.get_bytes(max(keys)))["cursor"]) if keys else None
 
 
 def advance_cursor(s3: TenantS3, source: str, cursor: dt.datetime) -> None:
-    key = s3.key(STATE, source, "cursor", f"{cursor.strftime('%Y%m%dT%H%M%SZ')}.json")
+    key = _cursor_key(s3, source, cursor)
     s3.put_bytes(key, json.dumps({"cursor": format_utc(cursor)}).encode(), "application/json")
 
 
@@ -147,7 +162,7 @@ def extract_and_land(source: SourceConfig, batch: Batch, services: Services) -> 
     extract = source.extract
     landed = raw_keys(s3, batch)  # one listing: the previous manifest, and later the keys it replaces
     previous = read_manifest(s3, batch, landed)
-    cursor = read_cursor(s3, batch.source)
+    cursor = read_cursor(s3, batch.source, near=batch.interval_start)
     stats: dict[str, Any] = {}
     tally = RejectionTally(_pii_screen(source, batch.tenant))
     if isinstance(extract, RestApiExtract):

@@ -168,10 +168,12 @@ class TenantS3:
         except self.client.exceptions.NoSuchKey:
             return None
 
-    def list_keys(self, *segments: str) -> Iterator[str]:
+    def list_keys(self, *segments: str, start_after: str | None = None) -> Iterator[str]:
+        """The keys under the prefix of ``segments``, in key order; after the key ``start_after`` only."""
         prefix = build_prefix(self.tenant, *segments)
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        after = {"StartAfter": self._own(start_after)} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **after):
             for item in page.get("Contents", []):
                 yield self._own(item["Key"])
 

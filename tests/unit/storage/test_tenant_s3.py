@@ -134,6 +134,10 @@ def test_t1_never_lists_or_reads_t10(s3) -> None:
     assert list(t1.list_keys("raw")) == ["tenants/t1/raw/a"]
     with pytest.raises(UnsafeKey):
         t1.get_bytes("tenants/t10/raw/a")
+    assert list(t1.list_keys("raw", start_after=t1.key("raw", "0"))) == ["tenants/t1/raw/a"]
+    assert list(t1.list_keys("raw", start_after=t1.key("raw", "a"))) == []
+    with pytest.raises(UnsafeKey):
+        list(t1.list_keys("raw", start_after="tenants/t10/raw/"))
 
 
 S3_FAULTS = {
