@@ -573,14 +573,20 @@ def _is_airflow_process(pid: int) -> bool:
         return False
 
 
-def _descendants(root: int) -> list[int]:
-    """Linux: every live descendant of ``root``, from /proc."""
+def _children() -> dict[int, list[int]]:
+    """Linux: parent pid -> its live children, from one scan of /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             parent = _parent_pid(int(entry.name))
             if parent is not None:
                 children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def _descendants(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Linux: every live descendant of ``root``, from /proc (or from one :func:`_children` scan)."""
+    children = _children() if children is None else children
     found, stack = [], [root]
     while stack:
         for child in children.get(stack.pop(), []):

@@ -187,3 +187,26 @@ def test_the_celery_target_names_the_machines_cpu_ceiling(monkeypatch) -> None:
     (celery,) = [t for t in tenant_scale.targets([one, two]) if "Celery" in t[0]]
     assert celery[1:] == ("FAIL", "1.25x (CPU ceiling on this machine 1.60x)")
     assert tenant_scale.cpu_ceiling(_point()) is None, "a point without CPU figures has no ceiling"
+
+
+def test_pss_sampler_reads_pss_at_new_rss_highs_only_and_keeps_the_peak(monkeypatch) -> None:
+    """A child that grows once, then idles: PSS is read when RSS rises, not at every tick."""
+    import subprocess
+
+    grow = "import time\ntime.sleep(0.5)\nblock = bytearray(64 << 20)\nblock[::4096] = b'x' * len(block[::4096])\ntime.sleep(30)"
+
+    class Stack:
+        processes = {"grower": subprocess.Popen([sys.executable, "-c", grow])}
+
+    reads: list[int] = []
+    real_pss = tenant_scale.pss_kib
+    monkeypatch.setattr(tenant_scale, "pss_kib", lambda pid: reads.append(pid) or real_pss(pid))
+    try:
+        with tenant_scale.PssSampler(Stack(), interval=0.05, pss_every=60.0) as sampler:
+            time.sleep(2.5)
+    finally:
+        Stack.processes["grower"].kill()
+        Stack.processes["grower"].wait()
+    ticks = 2.5 / 0.05
+    assert 1 <= len(reads) < ticks / 3, f"{len(reads)} PSS reads in about {ticks:.0f} ticks"
+    assert sampler.peak_kib >= 60 << 10, "the 64 MiB the child touched is in the peak"
