@@ -1,19 +1,25 @@
-"""Data Docs views that compile GX's Jinja templates once per process instead of on every page build.
+"""Data Docs pieces named in ``great_expectations.yml`` for ``local_site``: GX's own, minus two costs that
+grew with use.
 
-GX builds a new view, with a new ``jinja2.Environment``, on every ``build_data_docs``. These are GX's own
-views except that instances of one class with the same custom directories share the first one's
-Environment (the views hold no other state), so its template cache lasts. ``great_expectations.yml``
-names them as ``local_site``'s views.
+- Views: GX builds a new view, with a new ``jinja2.Environment``, on every ``build_data_docs``. Ours are
+  GX's views except that instances of one class with the same custom directories share the first one's
+  Environment (the views hold no other state), so its template cache lasts.
+- Section builders: asked to build the pages of given results, GX's lists every stored result first
+  (and parses each one's run time), so each validation's page cost more with every result kept. Ours
+  look up the given ones only; a build without ``resource_identifiers`` is GX's.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from great_expectations.render.renderer.site_builder import DefaultSiteSectionBuilder
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from jinja2 import Environment
 
 _lock = threading.Lock()
@@ -54,3 +60,31 @@ class CachedJinjaPageView(_SharedEnvironment, DefaultJinjaPageView):
 
 class CachedJinjaIndexPageView(_SharedEnvironment, DefaultJinjaIndexPageView):
     """GX's ``DefaultJinjaIndexPageView`` (the site's index.html), templates compiled once."""
+
+
+class _Listing:
+    """A store that lists only ``keys`` (those of its key type it holds); everything else is the store's."""
+
+    def __init__(self, store: Any, keys: Sequence[Any]) -> None:
+        self._store = store
+        self._keys = [k for k in keys if isinstance(k, store.key_class) and store.has_key(k)]
+
+    def list_keys(self) -> list[Any]:
+        return list(self._keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class TargetedSiteSectionBuilder(DefaultSiteSectionBuilder):
+    """GX's section builder; given ``resource_identifiers``, it builds their pages without listing the store."""
+
+    def build(self, resource_identifiers: Sequence[Any] | None = None) -> None:
+        if not resource_identifiers:
+            return super().build(resource_identifiers)
+        store = self.source_store
+        self.source_store = _Listing(store, resource_identifiers)
+        try:
+            return super().build(resource_identifiers)
+        finally:
+            self.source_store = store

@@ -56,7 +56,11 @@ def frame(n: int = 20) -> pd.DataFrame:
 
 
 def test_the_site_uses_the_cached_views_for_every_section_and_the_index(gx_runner) -> None:
-    from salestalk.quality.docs_view import CachedJinjaIndexPageView, CachedJinjaPageView
+    from salestalk.quality.docs_view import (
+        CachedJinjaIndexPageView,
+        CachedJinjaPageView,
+        TargetedSiteSectionBuilder,
+    )
 
     context = gx_runner.gx_context()
     site = context._init_site_builder_for_data_docs_site_creation(
@@ -68,7 +72,8 @@ def test_the_site_uses_the_cached_views_for_every_section_and_the_index(gx_runne
         "profiling": CachedJinjaPageView,
     }
     assert type(site.site_index_builder.view_class) is CachedJinjaIndexPageView
-    # Only the view differs from GX's defaults for each section.
+    assert {type(b) for b in site.site_section_builders.values()} == {TargetedSiteSectionBuilder}
+    # The rest of each section is GX's default.
     sections = {name: type(b.renderer_class).__name__ for name, b in site.site_section_builders.items()}
     assert sections == {
         "expectations": "ExpectationSuitePageRenderer",
@@ -144,3 +149,55 @@ def test_pages_are_the_html_gx_default_views_write(gx_runner, gx_root, tmp_path)
     assert len([p for p in ours if p.startswith("validations/")]) == 2
     assert {"index.html", "expectations/deals.html"} <= set(ours)
     assert [p for p in ours if ours[p] != default[p]] == []
+
+
+def test_a_results_page_build_lists_no_stored_result_and_writes_gx_s_page(
+    gx_runner, gx_root, tmp_path
+) -> None:
+    """The page of one result, built while others are stored: no listing of the store, the same HTML as
+    GX's own section builder writes for it."""
+    from great_expectations.data_context.store.tuple_store_backend import TupleFilesystemStoreBackend
+
+    import great_expectations as gx
+
+    def stable(text: str) -> str:
+        for pattern in VOLATILE:
+            text = pattern.sub("<volatile>", text)
+        return text
+
+    for run in ("deals-t001-run", "deals-t002-run", "deals-t003-run"):
+        outcome = gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name=run)
+    context = gx_runner.gx_context()
+    (key,) = [
+        k for k in context.validation_results_store.list_keys() if k.run_id.run_name == "deals-t003-run"
+    ]
+    ours = outcome.docs_page.read_text(encoding="utf-8")
+    outcome.docs_page.unlink()
+
+    listed: list[str] = []
+    real_list_keys = TupleFilesystemStoreBackend.list_keys
+
+    def counting(self, prefix=()):
+        listed.append(self.full_base_directory)
+        return real_list_keys(self, prefix)
+
+    TupleFilesystemStoreBackend.list_keys = counting
+    try:
+        context.build_data_docs(site_names=["local_site"], resource_identifiers=[key], build_index=False)
+    finally:
+        TupleFilesystemStoreBackend.list_keys = real_list_keys
+    assert stable(outcome.docs_page.read_text(encoding="utf-8")) == stable(ours)
+    assert not [d for d in listed if "validations" in d], f"the results store was listed: {listed}"
+
+    default_root = tmp_path / "default" / "great_expectations"
+    shutil.copytree(gx_root, default_root)
+    config = yaml.safe_load((default_root / "great_expectations.yml").read_text(encoding="utf-8"))
+    del config["data_docs_sites"]["local_site"]["site_section_builders"]
+    (default_root / "great_expectations.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    default_page = default_root.joinpath(*DOCS) / outcome.docs_page.relative_to(gx_root.joinpath(*DOCS))
+    default_page.unlink()
+    gx.get_context(mode="file", context_root_dir=default_root).build_data_docs(
+        site_names=["local_site"], resource_identifiers=[key], build_index=False
+    )
+
+    assert stable(default_page.read_text(encoding="utf-8")) == stable(ours)
