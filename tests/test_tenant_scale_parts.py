@@ -152,6 +152,8 @@ def test_component_cpu_counts_a_components_busy_child(tmp_path) -> None:
     assert list(meter.seconds)[0] == "busy", "components are listed busiest first"
     line = tenant_scale.cpu_lines([_point(tenants=3, cpu_seconds_by_component=meter.seconds)])[0]
     assert line.startswith("- CPU seconds by component (3 tenants, local; 800 s wall): busy ")
+    stored = _point(tenants=3, cpu_seconds_by_component={"busy": 1.0}, gx_results_stored=730)
+    assert "; 730 GX results stored before)" in tenant_scale.cpu_lines([stored])[0]
 
 
 def test_task_timing_is_task_seconds_over_wall_and_median_per_task() -> None:
