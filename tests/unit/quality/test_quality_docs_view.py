@@ -201,3 +201,24 @@ def test_a_results_page_build_lists_no_stored_result_and_writes_gx_s_page(
     )
 
     assert stable(default_page.read_text(encoding="utf-8")) == stable(ours)
+
+
+def test_warmed_templates_leave_nothing_to_compile_for_the_first_page(
+    gx_runner, gx_root, monkeypatch
+) -> None:
+    from salestalk.quality import docs_view
+
+    monkeypatch.setattr(docs_view, "_environments", {})
+    monkeypatch.setattr(docs_view, "environment_builds", {})
+    assert docs_view.warm_templates() > 0
+    compiled: list[str | None] = []
+    compile_ = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    outcome = gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t001-run")
+    assert outcome.docs_page.is_file() and outcome.docs_index.is_file()
+    assert compiled == [], f"compiled after warming: {compiled}"
