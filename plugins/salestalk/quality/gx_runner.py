@@ -349,8 +349,8 @@ def deferred_docs_index() -> Generator[None, None, None]:
         _index_waiting.reset(token)
         if waiting:
             context, result_id = waiting[-1]
+            prune_if_due(Path(context.root_directory))
             with _run_lock:
-                prune_if_due(Path(context.root_directory))
                 context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[result_id])
 
 

@@ -3,8 +3,7 @@
 Every validation stores a result under ``uncommitted/validations/``. Kept forever, they fill the disk, and
 every Data Docs index build lists them all. Results older than ``SALESTALK_GX_RETENTION_DAYS`` (default 14)
 are removed, at most once an hour per machine; GX drops the page of a removed result at its next index
-build. The index itself lists only the newest results (``validation_results_limit`` in
-great_expectations.yml), so a busy day does not slow it down either.
+build. The index loads only the newest results (``validation_results_limit`` in great_expectations.yml).
 """
 
 from __future__ import annotations
@@ -59,14 +58,19 @@ def prune_results(results_dir: Path, older_than_days: float, *, now: float | Non
 
 
 def prune_if_due(gx_root: Path, *, now: float | None = None) -> int | None:
-    """Prune ``gx_root``'s results unless this machine did within the last hour (None then)."""
+    """Prune ``gx_root``'s results unless this machine did within the last hour, or the retention setting
+    is invalid (logged as an error): None then."""
     now = time.time() if now is None else now
     uncommitted = gx_root / "uncommitted"
     marker = uncommitted / MARKER
     with contextlib.suppress(FileNotFoundError):
         if now - marker.stat().st_mtime < PRUNE_EVERY_SECONDS:
             return None
-    days = retention_days()
+    try:
+        days = retention_days()
+    except ValueError as exc:  # a bad setting must not fail the validation that triggered the prune
+        log.error("GX results not pruned: %s", exc)
+        return None
     uncommitted.mkdir(parents=True, exist_ok=True)
     marker.touch()
     os.utime(marker, (now, now))  # first, so that other processes skip while this one prunes

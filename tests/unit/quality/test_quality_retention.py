@@ -71,6 +71,16 @@ def test_a_bad_retention_setting_names_the_variable(raw, monkeypatch) -> None:
         retention.retention_days()
 
 
+def test_a_bad_retention_setting_prunes_nothing_and_says_why_without_failing(
+    tmp_path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv(retention.RETENTION_DAYS_ENV, "-1")
+    old = result_file(tmp_path / "uncommitted" / retention.RESULTS, "run-a", "t1", 30, time.time())
+    assert retention.prune_if_due(tmp_path) is None
+    assert old.exists()
+    assert retention.RETENTION_DAYS_ENV in caplog.text and "not pruned" in caplog.text
+
+
 def test_retention_days_default_and_override(monkeypatch) -> None:
     monkeypatch.delenv(retention.RETENTION_DAYS_ENV, raising=False)
     assert retention.retention_days() == retention.DEFAULT_RETENTION_DAYS
