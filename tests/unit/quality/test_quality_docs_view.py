@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -32,25 +33,56 @@ def gx_runner():
     return gx_runner
 
 
+PROBE = "docs_probe"  # a suite of our own, so that no test here depends on a shipped source
+PROBE_SUITE = {
+    "name": PROBE,
+    "expectations": [
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {"column_set": ["item_id", "status", "amount", "email", "day"]},
+        },
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 0, "max_value": 1000}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "item_id"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "amount", "min_value": 0.0, "max_value": 100.0},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "status", "value_set": ["open", "closed"]},
+        },
+        {
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "email", "regex": "^[^@ ]+@[^@ ]+$"},
+        },
+    ],
+}
+
+
 @pytest.fixture
 def gx_root(gx_runner, tmp_path, monkeypatch):
     root = tmp_path / "cached" / "great_expectations"
     shutil.copytree(GX_ROOT, root, ignore=shutil.ignore_patterns("uncommitted"))
+    (root / "expectations" / f"{PROBE}.json").write_text(json.dumps(PROBE_SUITE), encoding="utf-8")
     monkeypatch.setattr(gx_runner, "GX_ROOT", root)
     return root
+
+
+def validate(gx_runner, gx_root, run_name: str):
+    """A real GX validation of :func:`frame` against the probe suite, stored with its Data Docs pages."""
+    suite = gx_root / "expectations" / f"{PROBE}.json"
+    return gx_runner.run_gx(frame(), suite, ["item_id"], build_docs=True, run_name=run_name)
 
 
 def frame(n: int = 20) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "deal_id": pd.Series([f"d{i}" for i in range(n)], dtype="str"),
-            "account_name": pd.Series(["Acme"] * n, dtype="str"),
-            "stage": pd.Series([["prospecting", "bogus", None][i % 3] for i in range(n)], dtype="str"),
+            "item_id": pd.Series([f"i{i}" for i in range(n)], dtype="str"),
+            "status": pd.Series([["open", "bogus", None][i % 3] for i in range(n)], dtype="str"),
             "amount": pd.Series([[10.0, -1.0, float("nan")][i % 3] for i in range(n)], dtype="float64"),
-            "currency": pd.Series([["USD", "JPY"][i % 2] for i in range(n)], dtype="str"),
-            "owner_email": pd.Series([["a@b.co", "nope <x>"][i % 2] for i in range(n)], dtype="str"),
-            "close_date": pd.Series([dt.date(2024, 1, 1 + i % 28) for i in range(n)], dtype="object"),
-            "updated_at": pd.Series([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * n, dtype="object"),
+            "email": pd.Series([["a@b.co", "nope <x>"][i % 2] for i in range(n)], dtype="str"),
+            "day": pd.Series([dt.date(2024, 1, 1 + i % 28) for i in range(n)], dtype="object"),
         }
     )
 
@@ -99,7 +131,7 @@ def test_instances_share_one_environment_per_class_and_custom_directories(tmp_pa
 def test_a_second_docs_build_compiles_no_template(gx_runner, gx_root, monkeypatch) -> None:
     from salestalk.quality import docs_view
 
-    gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t001-run")
+    validate(gx_runner, gx_root, "probe-t001-run")
     compiled: list[str | None] = []
     compile_ = jinja2.Environment.compile
 
@@ -108,10 +140,10 @@ def test_a_second_docs_build_compiles_no_template(gx_runner, gx_root, monkeypatc
         return compile_(self, source, name, filename, raw, defer_init)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    outcome = gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t002-run")
+    outcome = validate(gx_runner, gx_root, "probe-t002-run")
 
     assert outcome.docs_page.is_file() and outcome.docs_index.is_file()
-    assert "deals-t002-run" in outcome.docs_index.read_text(encoding="utf-8")
+    assert "probe-t002-run" in outcome.docs_index.read_text(encoding="utf-8")
     assert compiled == [], "templates were compiled again on the second build"
     assert docs_view.environment_builds
     assert set(docs_view.environment_builds.values()) == {1}
@@ -128,8 +160,8 @@ def test_pages_are_the_html_gx_default_views_write(gx_runner, gx_root, tmp_path)
     del site["site_section_builders"], site["site_index_builder"]["view"]
     (default_root / "great_expectations.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
-    for run in ("deals-t001-run", "deals-t002-run"):
-        gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name=run)
+    for run in ("probe-t001-run", "probe-t002-run"):
+        validate(gx_runner, gx_root, run)
     shutil.copytree(gx_root / "uncommitted" / "validations", default_root / "uncommitted" / "validations")
     for root in (default_root, gx_root):
         gx.get_context(mode="file", context_root_dir=root).build_data_docs(site_names=["local_site"])
@@ -147,7 +179,7 @@ def test_pages_are_the_html_gx_default_views_write(gx_runner, gx_root, tmp_path)
     ours, default = pages(gx_root), pages(default_root)
     assert sorted(ours) == sorted(default)
     assert len([p for p in ours if p.startswith("validations/")]) == 2
-    assert {"index.html", "expectations/deals.html"} <= set(ours)
+    assert {"index.html", f"expectations/{PROBE}.html"} <= set(ours)
     assert [p for p in ours if ours[p] != default[p]] == []
 
 
@@ -165,11 +197,11 @@ def test_a_results_page_build_lists_no_stored_result_and_writes_gx_s_page(
             text = pattern.sub("<volatile>", text)
         return text
 
-    for run in ("deals-t001-run", "deals-t002-run", "deals-t003-run"):
-        outcome = gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name=run)
+    for run in ("probe-t001-run", "probe-t002-run", "probe-t003-run"):
+        outcome = validate(gx_runner, gx_root, run)
     context = gx_runner.gx_context()
     (key,) = [
-        k for k in context.validation_results_store.list_keys() if k.run_id.run_name == "deals-t003-run"
+        k for k in context.validation_results_store.list_keys() if k.run_id.run_name == "probe-t003-run"
     ]
     ours = outcome.docs_page.read_text(encoding="utf-8")
     outcome.docs_page.unlink()
@@ -219,6 +251,6 @@ def test_warmed_templates_leave_nothing_to_compile_for_the_first_page(
         return compile_(self, source, name, filename, raw, defer_init)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    outcome = gx_runner.run_gx(frame(), "deals", ["deal_id"], build_docs=True, run_name="deals-t001-run")
+    outcome = validate(gx_runner, gx_root, "probe-t001-run")
     assert outcome.docs_page.is_file() and outcome.docs_index.is_file()
     assert compiled == [], f"compiled after warming: {compiled}"
