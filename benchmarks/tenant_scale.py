@@ -505,8 +505,9 @@ def lock_cell(point: dict[str, Any]) -> str:
             f"{step} {v['median']:.1f}/{v['max']:.1f}" if isinstance(v, dict) else f"{step} n/a"
             for step, v in steps.items()
         ]
-        cells.append(("; ".join(shown) or "n/a") if len(point["lock_wait"]) == 1 else f"{dag_id}: {shown}")
-    return " | ".join(cells) or "n/a"
+        listed = "; ".join(shown) or "n/a"
+        cells.append(listed if len(point["lock_wait"]) == 1 else f"{dag_id}: {listed}")
+    return "<br>".join(cells) or "n/a"  # one table cell, a line per source
 
 
 def lock_held_total(point: dict[str, Any]) -> float | None:

@@ -63,6 +63,9 @@ def test_table_shows_threads_cpu_and_the_lock_held_over_every_source_and_step() 
     assert tenant_scale.lock_held_total(point) == 10.0
     row = tenant_scale.table([point]).splitlines()[-1]
     assert "1 tenant threads" in row and "| 1.37 | 10 |" in row
+    assert row.endswith("| source_a: load_to_staging 1.0/2.0; publish n/a<br>source_b: validate 0.0/0.0 |"), (
+        "every source's waits in the one last cell"
+    )
     assert tenant_scale.lock_held_total(_point()) is None
 
 
