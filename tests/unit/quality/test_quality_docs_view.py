@@ -87,6 +87,19 @@ def frame(n: int = 20) -> pd.DataFrame:
     )
 
 
+def count_compiles(monkeypatch) -> list[str | None]:
+    """The names of the Jinja templates compiled from now on in this test."""
+    compiled: list[str | None] = []
+    compile_ = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
 def test_the_site_uses_the_cached_views_for_every_section_and_the_index(gx_runner) -> None:
     from salestalk.quality.docs_view import (
         CachedJinjaIndexPageView,
@@ -132,14 +145,7 @@ def test_a_second_docs_build_compiles_no_template(gx_runner, gx_root, monkeypatc
     from salestalk.quality import docs_view
 
     validate(gx_runner, gx_root, "probe-t001-run")
-    compiled: list[str | None] = []
-    compile_ = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(name)
-        return compile_(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    compiled = count_compiles(monkeypatch)
     outcome = validate(gx_runner, gx_root, "probe-t002-run")
 
     assert outcome.docs_page.is_file() and outcome.docs_index.is_file()
@@ -243,14 +249,7 @@ def test_warmed_templates_leave_nothing_to_compile_for_the_first_page(
     monkeypatch.setattr(docs_view, "_environments", {})
     monkeypatch.setattr(docs_view, "environment_builds", {})
     assert docs_view.warm_templates() > 0
-    compiled: list[str | None] = []
-    compile_ = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(name)
-        return compile_(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    compiled = count_compiles(monkeypatch)
     outcome = validate(gx_runner, gx_root, "probe-t001-run")
     assert outcome.docs_page.is_file() and outcome.docs_index.is_file()
     assert compiled == [], f"compiled after warming: {compiled}"
