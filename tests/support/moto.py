@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
     from types import TracebackType
 
 REGION = "us-east-1"
@@ -69,3 +71,19 @@ def kms_key(server: MotoServer):
 
     key_id = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
     return KmsKey(key_id, frozenset({key_id}))
+
+
+@contextlib.contextmanager
+def s3_listings(client) -> Generator[list[dict[str, Any]], None, None]:
+    """The parameters (``Prefix``, ``StartAfter`` ...) of every ListObjectsV2 call ``client`` makes inside the
+    block, recorded by a botocore event hook."""
+    calls: list[dict[str, Any]] = []
+
+    def note(params, **_):
+        calls.append(dict(params))
+
+    client.meta.events.register("provide-client-params.s3.ListObjectsV2", note)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.ListObjectsV2", note)

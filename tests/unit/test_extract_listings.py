@@ -16,7 +16,7 @@ from salestalk.names import STATE
 from salestalk.storage.keys import build_prefix
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse.duckdb import DuckDBWarehouse
-from tests.support.moto import kms_key
+from tests.support.moto import kms_key, s3_listings
 from tests.support.sources import a_source
 
 
@@ -38,19 +38,14 @@ def test_an_extract_lists_its_batch_and_cursor_once(services, kind: str) -> None
     batch = Batch(source.name, tenant, start, start + dt.timedelta(days=1), "listings")
     raw = build_prefix(tenant, *raw_prefix_segments(batch))
     cursor = build_prefix(tenant, STATE, source.name, "cursor")
-    calls: list[dict] = []
-
-    def note(params, **_):
-        calls.append(dict(params))
-
-    services.s3_client.meta.events.register("provide-client-params.s3.ListObjectsV2", note)
-    pipeline.extract_and_land(source, batch, services)
+    with s3_listings(services.s3_client) as calls:
+        pipeline.extract_and_land(source, batch, services)
     counted = collections.Counter(c["Prefix"] for c in calls)
     assert counted[raw] == 1, calls
     assert counted[cursor] == 2, "no cursor near the batch yet: the whole log is listed too"
 
-    calls.clear()
-    pipeline.extract_and_land(source, batch, services)
+    with s3_listings(services.s3_client) as calls:
+        pipeline.extract_and_land(source, batch, services)
     counted = collections.Counter(c["Prefix"] for c in calls)
     assert (counted[raw], counted[cursor]) == (1, 1), calls
     assert [c for c in calls if c["Prefix"] == cursor][0].get("StartAfter", "").startswith(cursor)

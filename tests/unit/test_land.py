@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 from decimal import Decimal
@@ -14,7 +13,7 @@ from salestalk.batch import Batch
 from salestalk.land import iter_raw_parts, land_records, manifest_keys, raw_keys, read_manifest
 from salestalk.rawtext import records_chunk, values_text
 from salestalk.storage.tenant_s3 import ObjectConflict, TenantS3
-from tests.support.moto import kms_key
+from tests.support.moto import kms_key, s3_listings
 
 COLUMNS = ["id", "amount", "updated_at"]
 WINDOW = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
@@ -162,21 +161,6 @@ def test_a_changed_part_is_detected_on_read(s3) -> None:
         list(iter_raw_parts(s3, manifest))
 
 
-@contextlib.contextmanager
-def listings(s3: TenantS3):
-    """The prefixes of every S3 listing the client makes inside the block (a botocore event hook)."""
-    prefixes: list[str] = []
-
-    def note(params, **_):
-        prefixes.append(params["Prefix"])
-
-    s3.client.meta.events.register("provide-client-params.s3.ListObjectsV2", note)
-    try:
-        yield prefixes
-    finally:
-        s3.client.meta.events.unregister("provide-client-params.s3.ListObjectsV2", note)
-
-
 def test_a_landing_lists_the_batch_once_and_not_at_all_when_given_the_listing(s3) -> None:
     land = functools.partial(
         land_records,
@@ -187,14 +171,14 @@ def test_a_landing_lists_the_batch_once_and_not_at_all_when_given_the_listing(s3
         window=WINDOW,
         chunk_rows=1000,
     )
-    with listings(s3) as prefixes:
+    with s3_listings(s3.client) as calls:
         land([records(2500)])
-    assert len(prefixes) == 1 and prefixes[0].endswith("/"), prefixes
+    assert len(calls) == 1 and calls[0]["Prefix"].endswith("/"), calls
 
     before = raw_keys(s3, batch("listed"))
-    with listings(s3) as prefixes:
+    with s3_listings(s3.client) as calls:
         smaller = land([records(500)], listed=before, now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
-    assert prefixes == []
+    assert calls == []
     assert sorted(s3.list_keys("raw", "listed")) == sorted(
         [*(p["key"] for p in smaller.parts), *manifest_keys(s3, batch("listed"))]
     ), "the parts and manifest it replaced are gone"

@@ -11,7 +11,7 @@ from dev.embedded import ensure_bucket
 from salestalk.pipeline import Services, advance_cursor, read_cursor
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse.duckdb import DuckDBWarehouse
-from tests.support.moto import kms_key
+from tests.support.moto import kms_key, s3_listings
 
 
 @pytest.fixture
@@ -48,33 +48,22 @@ def test_a_disallowed_kms_key_is_refused_before_any_write(services: Services, mo
 
 def test_the_cursor_read_lists_from_a_day_before_the_batch_and_falls_back_to_the_whole_log(services) -> None:
     s3 = services.tenant_s3("acme")
-    calls: list[dict] = []
+    old = [dt.datetime(2026, 10, day, tzinfo=dt.UTC) for day in (1, 2, 3)]
+    for stamp in old:
+        advance_cursor(s3, "calls", stamp)
+    batch_start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
-    def note(params, **_):
-        calls.append(dict(params))
-
-    s3.client.meta.events.register("provide-client-params.s3.ListObjectsV2", note)
-    try:
-        old = [dt.datetime(2026, 10, day, tzinfo=dt.UTC) for day in (1, 2, 3)]
-        for stamp in old:
-            advance_cursor(s3, "calls", stamp)
-        batch_start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-
-        calls.clear()
+    with s3_listings(s3.client) as calls:
         assert read_cursor(s3, "calls", near=batch_start) == old[-1], "paused for weeks: the whole log"
-        assert [("StartAfter" in c) for c in calls] == [True, False]
+    assert [("StartAfter" in c) for c in calls] == [True, False]
 
-        recent = batch_start - dt.timedelta(hours=1)
-        advance_cursor(s3, "calls", recent)
-        calls.clear()
+    recent = batch_start - dt.timedelta(hours=1)
+    advance_cursor(s3, "calls", recent)
+    with s3_listings(s3.client) as calls:
         assert read_cursor(s3, "calls", near=batch_start) == recent
-        assert [c["StartAfter"] for c in calls] == [
-            s3.key("state", "calls", "cursor", "20261119T000000Z.json")
-        ]
+    assert [c["StartAfter"] for c in calls] == [s3.key("state", "calls", "cursor", "20261119T000000Z.json")]
 
-        ahead = batch_start + dt.timedelta(days=30)  # a backfill of an older interval
-        advance_cursor(s3, "calls", ahead)
-        assert read_cursor(s3, "calls", near=batch_start) == ahead
-        assert read_cursor(s3, "calls") == ahead
-    finally:
-        s3.client.meta.events.unregister("provide-client-params.s3.ListObjectsV2", note)
+    ahead = batch_start + dt.timedelta(days=30)  # a backfill of an older interval
+    advance_cursor(s3, "calls", ahead)
+    assert read_cursor(s3, "calls", near=batch_start) == ahead
+    assert read_cursor(s3, "calls") == ahead
