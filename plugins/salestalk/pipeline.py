@@ -73,6 +73,7 @@ class Services:
     http_session: requests.Session | None = None
     api_base_url: str | None = None
     guards: dict[str, TenantS3] = field(default_factory=dict)
+    upstream: dict[str, Any] | None = None  # the previous step's counts for the batch in this run, if known
 
     def tenant_s3(self, tenant: str) -> TenantS3:
         """The one S3 guard for ``tenant`` in this step, so its write counts add up."""
@@ -468,8 +469,9 @@ def validate(source: SourceConfig, batch: Batch, services: Services) -> dict[str
         "profile": profile.as_dict(),
         "anomalies": [a.as_dict() for a in anomalies],
     }
-    with services.warehouse.connect(tag=_tag(batch, VALIDATE)) as s:
-        tables.record_result(s, batch, VALIDATE, {**result, **lock_fields()})
+    tables.save_result(
+        services.warehouse, batch, VALIDATE, {**result, **lock_fields()}, tag=_tag(batch, VALIDATE)
+    )
     log.debug("%s %s: %s", VALIDATE, batch.describe(), result)
     return result
 
@@ -590,25 +592,32 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
 
     s3 = services.tenant_s3(batch.tenant)
     wh = services.warehouse
-    with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
-        d = s.dialect
-        tables.ensure_tables(s, source)
-        _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
-        tables.set_batch(s, batch)
-        failing = int(s.fetchall(f"SELECT COUNT(*) FROM ({_batch_verdicts(d, source)}) fv")[0][0])
-    # the manifest and the landed parts are read from S3 between sessions, never while one is open
-    manifest = read_manifest(s3, batch) if failing else None
-    if failing and manifest is None:
-        raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
-    fetching = (
-        wh.fetch_parts(
-            source, uuid.uuid4().hex, [p["key"] for p in manifest.parts], checked_reader(s3, manifest)
+    failing = (services.upstream or {}).get("failing")  # validate's count in this run, when the task has it
+    if failing is None:
+        with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
+            tables.ensure_tables(s, source)
+            _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
+            tables.set_batch(s, batch)
+            failing = _failing_rows(s, source)
+    fetched = None
+    while fetched is None:
+        # the manifest and the landed parts are read from S3 between sessions, never while one is open
+        manifest = read_manifest(s3, batch) if failing else None
+        if failing and manifest is None:
+            raise MissingUpstream(f"no landed manifest for {batch.describe()}; run {EXTRACT} first")
+        fetching = (
+            wh.fetch_parts(
+                source, uuid.uuid4().hex, [p["key"] for p in manifest.parts], checked_reader(s3, manifest)
+            )
+            if manifest
+            else contextlib.nullcontext(None)
         )
-        if manifest
-        else contextlib.nullcontext(None)
-    )
-    with fetching as parts, wh.connect(tag=_tag(batch, QUARANTINE)) as s:
-        fetched = _quarantine_rows(s, wh, source, batch, parts)
+        with fetching as parts, wh.connect(tag=_tag(batch, QUARANTINE)) as s:
+            tables.ensure_tables(s, source)
+            tables.set_batch(s, batch)
+            failing = _failing_rows(s, source) if parts is None else failing
+            if parts is not None or not failing:  # else the count given was stale: fetch the parts, go again
+                fetched = _quarantine_rows(s, wh, source, batch, parts)
     d = wh.dialect
     rows = pa.table(
         {
@@ -624,19 +633,24 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
         "quarantine_key": key,
         "reasons": dict(sorted(reasons.items())),
     }
-    with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
-        tables.record_result(s, batch, QUARANTINE, {**result, **lock_fields()})
+    tables.save_result(wh, batch, QUARANTINE, {**result, **lock_fields()}, tag=_tag(batch, QUARANTINE))
     log.debug("%s %s: %s", QUARANTINE, batch.describe(), result)
     return result
 
 
+def _failing_rows(s: Any, source: SourceConfig) -> int:
+    """How many rows of the session's batch have a verdict (needs :func:`tables.set_batch`)."""
+    verdicts = _batch_verdicts(s.dialect, source)
+    return int(
+        s.fetchall(f"SELECT COUNT(DISTINCT fv.{s.dialect.ident('_record_num')}) FROM ({verdicts}) fv")[0][0]
+    )
+
+
 def _quarantine_rows(s: Any, wh: Warehouse, source: SourceConfig, batch: Batch, parts: Any) -> list[tuple]:
     """Statements only: replace the batch's quarantine rows (``_raw_record`` from the fetched ``parts``) and
-    return them as (record number, raw record, reasons)."""
+    return them as (record number, raw record, reasons). Needs :func:`tables.set_batch`."""
     d = s.dialect
     i = d.ident
-    tables.ensure_tables(s, source)
-    tables.set_batch(s, batch)
     tables.select_batch_rows(s, source)
     quarantine_table = d.table(QUARANTINE_SCHEMA, source.name)
     staged = [i(c) for c in tables.staging_columns(source)]

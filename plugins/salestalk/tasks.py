@@ -57,14 +57,15 @@ def make_services(source) -> Any:
     return services
 
 
-def tenant_services(shared: Any) -> Any:
-    """A tenant's own Services in a shard: the shared clients, its own S3 guard and API session."""
+def tenant_services(shared: Any, upstream: dict[str, Any] | None = None) -> Any:
+    """A tenant's own Services in a shard: the shared clients, its own S3 guard and API session, and the
+    counts of its previous step in this run."""
     import dataclasses
 
     import requests
 
     session = requests.Session() if shared.http_session is not None else None
-    return dataclasses.replace(shared, http_session=session, guards={})
+    return dataclasses.replace(shared, http_session=session, guards={}, upstream=upstream)
 
 
 STEP_FUNCTIONS = {
@@ -149,12 +150,14 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
     plan = plan_step(step, tenants, finished)
 
     def one(tenant: str) -> dict[str, Any]:
-        return run_tenant_step(step, source, batches[tenant], tenant_services(shared))
+        upstream = finished.get(tenant, {}).get(previous) if previous else None
+        return run_tenant_step(step, source, batches[tenant], tenant_services(shared, upstream))
 
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, BaseException] = {}
     threads = min(source.concurrency.tenant_threads, len(plan.todo))
-    with deferred_docs_index():  # the Data Docs index is rebuilt once for the shard, not per tenant
+    # the Data Docs index is rebuilt once for the shard, and the tenants' results are recorded in one session
+    with tables.deferred_results() as pending, deferred_docs_index():
         if threads == 1:  # one at a time: in this thread
             for tenant in plan.todo:
                 try:
@@ -172,6 +175,7 @@ def run_step(step: str, source_name: str, tenants: list[str], context: Any) -> d
                     failed[tenant] = error
     if results:  # noted before any failure is raised, so a retry or clear skips these tenants
         with shared.warehouse.connect(tag={"source": source.name, "step": f"{step}_done"}) as s:
+            tables.record_results(s, [p for p in pending if p[0].tenant in results])
             tables.record_finished(s, source.name, interval_start, run_id, step, results)
     if len(tenants) > 1:  # a lone tenant's own step table says it all
         log.info("%s", shard_table(step, tenants, plan, results, failed))

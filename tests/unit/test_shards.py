@@ -19,6 +19,7 @@ from salestalk.shards import (
     shard_label,
     shard_size,
 )
+from tests.support.sources import a_source
 
 tenant_lists = st.lists(st.from_regex(r"t[0-9]{3}", fullmatch=True), unique=True, max_size=400)
 
@@ -136,3 +137,40 @@ def test_finished_steps_are_kept_per_run_on_both_warehouses(warehouse) -> None:
         assert tables.finished_steps(s, "deals", start + dt.timedelta(days=1), "run-1", ["a"]) == {}
         rows = s.fetchall("SELECT COUNT(*) FROM audit.step_runs WHERE source = 'deals' AND tenant = 'a'")
         assert rows[0][0] == 2, "one row per tenant, interval and step"
+
+
+def test_a_shard_s_deferred_results_are_recorded_together_on_both_warehouses(warehouse) -> None:
+    """Inside ``deferred_results`` a step's result waits for the shard's one recording session; outside it
+    is written at once. Recording again replaces a batch's result, never adds a second."""
+    import datetime as dt
+
+    from salestalk.batch import Batch
+    from salestalk.names import VALIDATE
+    from salestalk.warehouse import tables
+
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    source = a_source()
+    a, b = (Batch(source.name, t, start, end, "run-1") for t in ("a", "b"))
+    with warehouse.connect() as s:
+        tables.ensure_tables(s, source)
+    with tables.deferred_results() as pending:
+        tables.save_result(warehouse, a, VALIDATE, {"failing": 1})
+        tables.save_result(warehouse, b, VALIDATE, {"failing": 0})
+    assert tables.batch_results(warehouse, source.name, start) == {}, "nothing written inside the block"
+    assert [(p[0].tenant, p[1], p[2]) for p in pending] == [
+        ("a", VALIDATE, {"failing": 1}),
+        ("b", VALIDATE, {"failing": 0}),
+    ]
+    with warehouse.connect() as s:
+        tables.record_results(s, pending)
+        tables.record_results(s, pending)
+    assert tables.batch_results(warehouse, source.name, start) == {
+        "a": {VALIDATE: {"failing": 1}},
+        "b": {VALIDATE: {"failing": 0}},
+    }
+    tables.save_result(warehouse, a, VALIDATE, {"failing": 2})  # no block: its own session
+    assert tables.batch_results(warehouse, source.name, start)["a"] == {VALIDATE: {"failing": 2}}
+    with warehouse.connect() as s:
+        rows = s.fetchall("SELECT COUNT(*) FROM audit.batch_results WHERE tenant = 'a'")
+    assert rows[0][0] == 1, "one result per batch and step"

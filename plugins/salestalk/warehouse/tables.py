@@ -8,8 +8,10 @@ PRIMARY KEY or UNIQUE constraint is declared or relied on anywhere.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from salestalk.batch import as_utc, format_utc, parse_utc
@@ -27,6 +29,8 @@ from salestalk.names import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from salestalk.batch import Batch
     from salestalk.config.models import SourceConfig
     from salestalk.warehouse.base import Session, Warehouse
@@ -265,27 +269,67 @@ def _result_key(d: Dialect) -> str:
 
 
 def record_result(s: Session, batch: Batch, step: str, result: dict) -> None:
+    """Replace ``batch``'s result of ``step`` (one transaction)."""
+    record_results(s, [(batch, step, result)])
+
+
+def record_results(s: Session, results: list[tuple[Batch, str, dict]]) -> None:
+    """Replace each batch's result of its step, all in one transaction."""
+    if not results:
+        return
     d = s.dialect
-    results = d.table(AUDIT, BATCH_RESULTS)
+    table = d.table(AUDIT, BATCH_RESULTS)
     ts = d.column_type("timestamp")
     s.execute("BEGIN")
-    s.execute(
-        f"DELETE FROM {results} WHERE {_result_key(d)}",
-        [batch.source, batch.tenant, format_utc(batch.interval_start), step],
-    )
-    s.execute(
-        f"INSERT INTO {results} SELECT ?, ?, CAST(? AS {ts}), CAST(? AS {ts}), ?, ?, ?, CURRENT_TIMESTAMP",
-        [
-            batch.source,
-            batch.tenant,
-            format_utc(batch.interval_start),
-            format_utc(batch.interval_end),
-            batch.run_id,
-            step,
-            json.dumps(result, sort_keys=True, default=str),
-        ],
-    )
+    for batch, step, result in results:
+        s.execute(
+            f"DELETE FROM {table} WHERE {_result_key(d)}",
+            [batch.source, batch.tenant, format_utc(batch.interval_start), step],
+        )
+        s.execute(
+            f"INSERT INTO {table} SELECT ?, ?, CAST(? AS {ts}), CAST(? AS {ts}), ?, ?, ?, CURRENT_TIMESTAMP",
+            [
+                batch.source,
+                batch.tenant,
+                format_utc(batch.interval_start),
+                format_utc(batch.interval_end),
+                batch.run_id,
+                step,
+                json.dumps(result, sort_keys=True, default=str),
+            ],
+        )
     s.execute("COMMIT")
+
+
+_deferred: contextvars.ContextVar[list[tuple[Batch, str, dict]] | None] = contextvars.ContextVar(
+    "deferred_results", default=None
+)
+
+
+@contextmanager
+def deferred_results() -> Generator[list[tuple[Batch, str, dict]], None, None]:
+    """Collect the results :func:`save_result` is given inside the block (and in threads that copy this
+    context) instead of writing each in a session of its own; the caller records them with
+    :func:`record_results`, e.g. in the one session that notes a shard's finished tenants."""
+    pending: list[tuple[Batch, str, dict]] = []
+    token = _deferred.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred.reset(token)
+
+
+def save_result(
+    warehouse: Warehouse, batch: Batch, step: str, result: dict, *, tag: dict[str, str] | None = None
+) -> None:
+    """Record ``batch``'s result of ``step`` in a session of its own (tagged ``tag``), or hand it to the
+    enclosing :func:`deferred_results` block."""
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append((batch, step, result))
+        return
+    with warehouse.connect(tag=tag) as s:
+        record_result(s, batch, step, result)
 
 
 def read_result(s: Session, batch: Batch, step: str) -> dict | None:

@@ -7,6 +7,7 @@ Real moto (over HTTP), real DuckDB, real GX. The S3 client reports, at the bound
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 
@@ -17,12 +18,13 @@ from salestalk import pipeline
 from salestalk.batch import Batch
 from salestalk.config.models import QuarantinePolicy
 from salestalk.land import land_records
+from salestalk.names import QUARANTINE, VALIDATE
 from salestalk.pii import PII_KEY_ENV
 from salestalk.quality import gx_runner
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
 from salestalk.warehouse import tables
 from salestalk.warehouse.duckdb import DuckDBWarehouse
-from salestalk.warehouse.lock import TICKET
+from salestalk.warehouse.lock import TICKET, lock_times
 from tests.support.moto import kms_key
 from tests.support.sources import a_source, demo_resource
 
@@ -145,3 +147,63 @@ def test_s3_and_gx_run_outside_the_warehouse_lock_and_gx_context_is_built_once(l
     again = pipeline.validate(source, batches["acme"], services)
     assert list(gx_runner.context_builds.values()) == [2]
     assert _comparable(again) == _comparable(acme["validate"])
+
+
+def _sessions(step, source, batch, services) -> tuple[dict, int]:
+    """The step's counts and how many warehouse sessions it opened."""
+    with lock_times() as times:
+        counts = getattr(pipeline, step)(source, batch, services)
+    return counts, times.sessions
+
+
+def test_a_shard_s_quarantine_opens_one_session_and_validate_defers_its_record(landed) -> None:
+    """In a shard task, validate's result is recorded with the shard's (deferred_results) and quarantine,
+    given validate's counts from this run, opens one session instead of three. The rows are the same."""
+    _, source, services, batches = landed
+    warehouse = services.warehouse
+    on_its_own, in_a_shard = batches["beta"], batches["acme"]
+
+    for batch in (on_its_own, in_a_shard):
+        pipeline.load_to_staging(source, batch, services)
+    alone, alone_sessions = _sessions("validate", source, on_its_own, services)
+    with tables.deferred_results() as pending:
+        validated, shard_sessions = _sessions("validate", source, in_a_shard, services)
+    assert (alone_sessions, shard_sessions) == (2, 1), "the shard's recording session writes it"
+    assert VALIDATE not in tables.batch_results(warehouse, source.name, START).get("acme", {})
+    with warehouse.connect() as s:
+        tables.record_results(s, pending)
+
+    quarantined, sessions = _sessions("quarantine", source, on_its_own, services)
+    assert sessions == 3, "without validate's counts: count, copy, record"
+    upstream = dataclasses.replace(services, upstream=validated, guards={})
+    with tables.deferred_results() as pending:
+        shard_quarantined, shard_sessions = _sessions("quarantine", source, in_a_shard, upstream)
+    assert shard_sessions == 1
+    with warehouse.connect() as s:
+        tables.record_results(s, pending)
+    assert _comparable(shard_quarantined) | {"quarantine_key": None} == _comparable(quarantined) | {
+        "quarantine_key": None
+    }
+    assert shard_quarantined["quarantined"] == validated["failing"] == 2
+    recorded = tables.batch_results(warehouse, source.name, START)
+    assert _comparable(recorded["acme"][QUARANTINE]) == _comparable(shard_quarantined)
+    assert _comparable(recorded["acme"][VALIDATE]) == _comparable(validated)
+    assert _comparable(validated) == _comparable(alone), "same rows, same verdicts"
+
+
+def test_a_stale_count_of_failing_rows_still_quarantines_every_failing_row(landed) -> None:
+    """Validate's counts say no row failed, but verdicts are there (validate ran again outside the task):
+    quarantine finds them in its session, fetches the landed parts and copies every failing row."""
+    _, source, services, batches = landed
+    batch = batches["acme"]
+    pipeline.load_to_staging(source, batch, services)
+    validated = pipeline.validate(source, batch, services)
+    assert validated["failing"] == 2
+    stale = dataclasses.replace(services, upstream={**validated, "failing": 0}, guards={})
+
+    counts, sessions = _sessions("quarantine", source, batch, stale)
+
+    assert counts["quarantined"] == 2 and sessions == 3, "one look, one copy with the parts, one record"
+    with services.warehouse.connect() as s:
+        raw = s.fetchall(f"SELECT _raw_record FROM quarantine.{source.name} WHERE _tenant_id = 'acme'")
+    assert len(raw) == 2 and all(r[0] for r in raw), "each with its record as landed"
