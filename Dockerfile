@@ -8,4 +8,5 @@ FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 # salestalk is in plugins/ (on Airflow's sys.path); the project root makes dev/ (fake API, moto bootstrap)
 # importable for the scheduler's start-up seeding (docker-compose.override.yml).
 ENV PYTHONPATH=/usr/local/airflow/plugins:/usr/local/airflow \
-    GX_ANALYTICS_ENABLED=false
+    GX_ANALYTICS_ENABLED=false \
+    AIRFLOW__AWS__SESSION_FACTORY=salestalk.aws_sessions.SharedModelSessionFactory

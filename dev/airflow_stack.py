@@ -105,6 +105,7 @@ from salestalk.client_env import (
     render,
     write_private,
 )
+from salestalk.names import AWS_SESSION_FACTORY
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -179,6 +180,7 @@ def stack_env(
         # A task's supervisor can miss its process's exit and wait out one whole interval (default 5 s) before
         # the slot is free again; 1 s bounds that, for one heartbeat per running task per second.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        "AIRFLOW__AWS__SESSION_FACTORY": AWS_SESSION_FACTORY,
         "GX_ANALYTICS_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
         "NO_PROXY": "*",

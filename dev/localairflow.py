@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from salestalk import REPO_ROOT
+from salestalk.names import AWS_SESSION_FACTORY
 
 LINEAGE_FILE = "lineage/openlineage.jsonl"
 # Besides AIRFLOW__OPENLINEAGE__*: what tells the OpenLineage provider where (or whether) to send events.
@@ -22,6 +23,7 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__AWS__SESSION_FACTORY": AWS_SESSION_FACTORY,
         "GX_ANALYTICS_ENABLED": "false",
         # OpenLineage stays off here unless the caller's environment configures a transport (docs/lineage.md);
         # when it does, events are sent from a bounded thread of the task process, never a fork.

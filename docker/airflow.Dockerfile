@@ -31,4 +31,5 @@ COPY --chown=airflow:root docker/compose_env.py /opt/airflow/docker/compose_env.
 # (airflow-init chowns them again for another AIRFLOW_UID).
 RUN mkdir -p /opt/airflow/great_expectations/uncommitted /opt/airflow/.local /opt/airflow/warehouse
 ENV PYTHONPATH=/opt/airflow/plugins:/opt/airflow \
-    GX_ANALYTICS_ENABLED=false
+    GX_ANALYTICS_ENABLED=false \
+    AIRFLOW__AWS__SESSION_FACTORY=salestalk.aws_sessions.SharedModelSessionFactory

@@ -43,3 +43,7 @@ KEY_KINDS: Final = (RAW, QUARANTINE_KEYS, STATE, INBOUND)
 
 def verdicts_table(source: str) -> str:
     return source + VERDICTS_SUFFIX
+
+
+# Airflow's [aws] session_factory for every component: clients share one botocore model loader per process.
+AWS_SESSION_FACTORY: Final = "salestalk.aws_sessions.SharedModelSessionFactory"

@@ -3,7 +3,7 @@
 Airflow forks every task process from the worker, so modules imported here are inherited instead of being
 imported again by every task: great_expectations alone takes about 4.4 s. The GX file context is built
 here too (it reads the project's config, no tenant data), and the Data Docs templates compiled, so each
-forked validate reuses them. Never imported by DAG files.
+forked validate reuses them; so are the AWS service models (salestalk.aws_sessions). Never imported by DAG files.
 Set GX_ANALYTICS_ENABLED=false in the environment. Enable with ``AIRFLOW__CELERY__EXTRA_CELERY_CONFIG='{"imports": ["salestalk.worker_preload"]}'``.
 """
 
@@ -18,9 +18,11 @@ import pandas  # noqa: E402, F401
 import pyarrow.parquet  # noqa: E402, F401
 
 import great_expectations  # noqa: E402, F401
+from salestalk.aws_sessions import warm_models  # noqa: E402
 from salestalk.warehouse import preload_backend  # noqa: E402
 
 preload_backend()
+warm_models()  # each task's first S3 or DynamoDB client would parse its model (about 0.3 s for S3)
 
 
 def _build_gx_context() -> None:
