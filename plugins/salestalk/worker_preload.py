@@ -3,7 +3,8 @@
 Airflow forks every task process from the worker, so modules imported here are inherited instead of being
 imported again by every task: great_expectations alone takes about 4.4 s. The GX file context is built
 here too (it reads the project's config, no tenant data), and the Data Docs templates compiled, so each
-forked validate reuses them; so are the AWS service models (salestalk.aws_sessions). Never imported by DAG files.
+forked validate reuses them. The AWS service models are parsed here too (salestalk.aws_sessions). Never
+imported by DAG files.
 Set GX_ANALYTICS_ENABLED=false in the environment. Enable with ``AIRFLOW__CELERY__EXTRA_CELERY_CONFIG='{"imports": ["salestalk.worker_preload"]}'``.
 """
 

@@ -50,13 +50,28 @@ def test_clients_of_the_shared_factory_reuse_one_parsed_model_and_keep_the_conne
     assert "shared-models" in [b["Name"] for b in second.list_buckets()["Buckets"]], "a real request to moto"
 
 
-def test_warmed_models_are_the_ones_later_clients_use(moto_conn, monkeypatch):
+def test_after_warming_a_client_reads_no_model_file(moto_conn, monkeypatch):
+    """What a Celery worker does at start: a task's later DynamoDB client reads no model from disk."""
     monkeypatch.setattr(base_aws, "SessionFactory", aws_sessions.SharedModelSessionFactory)
-    aws_sessions.warm_models(("s3", "dynamodb"))
-    loader = aws_sessions.shared_loader()
-    warmed = loader.load_service_model("dynamodb", "service-2")
-    client = base_aws.AwsBaseHook(aws_conn_id=moto_conn, client_type="dynamodb").get_conn()
-    assert _model(client) is warmed
+    aws_sessions.shared_loader.cache_clear()  # this process's loader, as a new worker has it
+    try:
+        aws_sessions.warm_models(("dynamodb",))
+        read: list[str] = []
+        file_loader = aws_sessions.shared_loader().file_loader
+        real_load = file_loader.load_file
+
+        def load_file(path):
+            read.append(str(path))
+            return real_load(path)
+
+        monkeypatch.setattr(file_loader, "load_file", load_file)
+        client = base_aws.AwsBaseHook(aws_conn_id=moto_conn, client_type="dynamodb").get_conn()
+        assert [p for p in read if "dynamodb" in p] == [], "the model was parsed at warm-up, not again"
+        assert client.list_tables()["TableNames"] is not None, "a real request to moto"
+        aws_sessions.warm_models(("kms",))
+        assert any("kms" in p for p in read), "a model not warmed before is read from disk"
+    finally:
+        aws_sessions.shared_loader.cache_clear()
 
 
 @pytest.mark.parametrize("first", ["salestalk.aws_sessions", "airflow.providers.amazon.aws.hooks.base_aws"])
