@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -18,7 +19,7 @@ from salestalk import pipeline
 from salestalk.batch import Batch
 from salestalk.config.models import QuarantinePolicy
 from salestalk.land import land_records
-from salestalk.names import QUARANTINE, VALIDATE
+from salestalk.names import EXTRACT, QUARANTINE, VALIDATE
 from salestalk.pii import PII_KEY_ENV
 from salestalk.quality import gx_runner
 from salestalk.storage.tenant_s3 import KMS_ALLOWED_ENV, KMS_KEY_ENV
@@ -207,3 +208,37 @@ def test_a_stale_count_of_failing_rows_still_quarantines_every_failing_row(lande
     with services.warehouse.connect() as s:
         raw = s.fetchall(f"SELECT _raw_record FROM quarantine.{source.name} WHERE _tenant_id = 'acme'")
     assert len(raw) == 2 and all(r[0] for r in raw), "each with its record as landed"
+
+
+def test_a_shard_task_opens_one_session_per_tenant_and_step(landed, moto_server, monkeypatch) -> None:
+    """``tasks.run_step`` as a shard task runs it (tenants in threads): besides the shard's plan and
+    recording sessions, each tenant's load, validate and quarantine opens one warehouse session."""
+    from salestalk import tasks
+
+    _, source, services, batches = landed
+    aws = {"endpoint_url": moto_server.endpoint_url, "region_name": "us-east-1"}
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": aws}
+    monkeypatch.setenv("SALESTALK_AWS_CONN_ID", "aws_lock_scope")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LOCK_SCOPE", json.dumps(conn))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{source.extract.connection.upper()}", '{"conn_type": "http"}')
+    monkeypatch.setenv("SALESTALK_BUCKET", BUCKET)
+    monkeypatch.setenv("SALESTALK_DUCKDB_PATH", str(services.warehouse.path))
+    tenants = sorted(batches)
+    run_id = batches[tenants[0]].run_id
+    context = {"run_id": run_id, "data_interval_start": START, "data_interval_end": END, "params": {}}
+    with services.warehouse.connect() as s:  # what the shard's extract task notes
+        tables.record_finished(
+            s, source.name, START, run_id, EXTRACT, {t: {"landed": len(RECORDS)} for t in tenants}
+        )
+
+    sessions = {}
+    for step in WAREHOUSE_STEPS[:3]:
+        with lock_times() as times:
+            done = tasks.run_step(step, source.name, tenants, context)
+        assert sorted(done) == tenants, step
+        sessions[step] = times.sessions
+
+    assert sessions == dict.fromkeys(WAREHOUSE_STEPS[:3], len(tenants) + 2), "plan, one per tenant, record"
+    recorded = tables.batch_results(services.warehouse, source.name, START)
+    for tenant in tenants:
+        assert recorded[tenant][VALIDATE]["failing"] == recorded[tenant][QUARANTINE]["quarantined"] == 2
