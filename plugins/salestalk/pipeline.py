@@ -592,13 +592,8 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
 
     s3 = services.tenant_s3(batch.tenant)
     wh = services.warehouse
-    failing = (services.upstream or {}).get("failing")  # validate's count in this run, when the task has it
-    if failing is None:
-        with wh.connect(tag=_tag(batch, QUARANTINE)) as s:
-            tables.ensure_tables(s, source)
-            _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
-            tables.set_batch(s, batch)
-            failing = _failing_rows(s, source)
+    validated = services.upstream  # validate's counts in this run, when the task has them
+    failing = validated.get("failing") if validated else None  # unknown: counted in the first session
     fetched = None
     while fetched is None:
         # the manifest and the landed parts are read from S3 between sessions, never while one is open
@@ -614,9 +609,11 @@ def quarantine(source: SourceConfig, batch: Batch, services: Services) -> dict[s
         )
         with fetching as parts, wh.connect(tag=_tag(batch, QUARANTINE)) as s:
             tables.ensure_tables(s, source)
+            if not validated:
+                _require(tables.read_result(s, batch, VALIDATE), batch, "validation result", VALIDATE)
             tables.set_batch(s, batch)
             failing = _failing_rows(s, source) if parts is None else failing
-            if parts is not None or not failing:  # else the count given was stale: fetch the parts, go again
+            if parts is not None or not failing:  # else rows failed: fetch the landed parts, go again
                 fetched = _quarantine_rows(s, wh, source, batch, parts)
     d = wh.dialect
     rows = pa.table(
