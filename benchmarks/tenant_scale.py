@@ -255,15 +255,18 @@ class ComponentCpu:
 
 def task_timing(tis: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any]:
     """How busy the run kept its slots: task seconds over wall seconds (the mean number of tasks running),
-    the median wait from queued to running, and each task's median duration, in the run's task order."""
+    the median wait from queued to running, each task's median duration, in the run's task order, and each
+    task's span: from the first of its instances starting to the last one ending."""
     durations: dict[str, list[float]] = {}
+    spans: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     waits = []
     for ti in tis:
         if ti.get("start_date") and ti.get("end_date"):
             started, ended = parse_time(ti["start_date"]), parse_time(ti["end_date"])
-            durations.setdefault(ti["task_id"].rsplit(".", 1)[-1], []).append(
-                (ended - started).total_seconds()
-            )
+            task = ti["task_id"].rsplit(".", 1)[-1]
+            durations.setdefault(task, []).append((ended - started).total_seconds())
+            first, last = spans.get(task, (started, ended))
+            spans[task] = (min(first, started), max(last, ended))
             if ti.get("queued_when"):
                 waits.append((started - parse_time(ti["queued_when"])).total_seconds())
     busy = sum(sum(d) for d in durations.values())
@@ -271,7 +274,38 @@ def task_timing(tis: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any
         "tasks_running_mean": round(busy / wall_seconds, 2) if wall_seconds else None,
         "queued_to_running_median": round(statistics.median(waits), 1) if waits else None,
         "task_seconds_median": {task: round(statistics.median(d), 1) for task, d in durations.items()},
+        "task_span_seconds": {
+            task: round((last - first).total_seconds(), 1) for task, (first, last) in spans.items()
+        },
     }
+
+
+def step_speedups(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
+    """Per source, each step's span with one worker against two, with the seconds the step held the
+    warehouse lock: a step bound by the one writer gains nothing from a second worker."""
+    lines = []
+    for dag_id, run in (one.get("runs") or {}).items():
+        spans_one = (run.get("timing") or {}).get("task_span_seconds") or {}
+        spans_two = ((two.get("runs") or {}).get(dag_id, {}).get("timing") or {}).get(
+            "task_span_seconds"
+        ) or {}
+        held = (one.get("lock_wait") or {}).get(dag_id) or {}
+        steps = []
+        for step in STEP_ORDER:
+            if step in spans_one and step in spans_two and spans_two[step]:
+                lock = held.get(step)
+                steps.append(
+                    f"{step} {spans_one[step]:.1f} → {spans_two[step]:.1f} s "
+                    f"({spans_one[step] / spans_two[step]:.2f}x"
+                    + (f"; lock held {lock['held']:.1f} s" if isinstance(lock, dict) else "")
+                    + ")"
+                )
+        if steps:
+            lines.append(
+                f"- {dag_id}, each step from its first task's start to its last one's end, "
+                f"1 → 2 Celery workers: {'; '.join(steps)}"
+            )
+    return lines
 
 
 def all_task_instances(stack: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -635,6 +669,13 @@ def targets(points: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return out
 
 
+def celery_step_lines(points: list[dict[str, Any]]) -> list[str]:
+    """:func:`step_speedups` of the one- and two-worker Celery points at 100 tenants, when both ran."""
+    celery = {p["workers"]: p for p in points if p.get("executor") == "celery" and p.get("tenants") == 100}
+    lines = step_speedups(celery[1], celery[2]) if 1 in celery and 2 in celery else []
+    return [*lines, ""] if lines else []
+
+
 def cpu_ceiling(point: dict[str, Any]) -> float | None:
     """The most any number of workers could gain over ``point`` on this machine: its wall time over the
     time its CPU seconds (every process's, from ``/proc/stat``) take on all the cores at once."""
@@ -768,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         table(points),
         "",
         *cpu_lines(points),
+        *celery_step_lines(points),
         "| target | result | figure |",
         "|---|---|---|",
         *[f"| {name} | {result} | {figure} |" for name, result, figure in targets(points)],

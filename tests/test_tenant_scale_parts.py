@@ -215,3 +215,41 @@ def test_pss_sampler_reads_pss_at_new_rss_highs_only_and_keeps_the_peak(monkeypa
     ticks = 2.5 / 0.05
     assert 1 <= len(reads) < ticks / 3, f"{len(reads)} PSS reads in about {ticks:.0f} ticks"
     assert sampler.peak_kib >= 60 << 10, "the 64 MiB the child touched is in the peak"
+
+
+def test_step_speedups_compare_each_steps_span_with_its_lock_hold() -> None:
+    """A step's span runs from its first task's start to its last task's end; the line names the lock's hold."""
+
+    def ti(task_id, start, end):
+        return {
+            "task_id": task_id,
+            "start_date": f"2026-11-01T00:00:{start:02d}Z",
+            "end_date": f"2026-11-01T00:00:{end:02d}Z",
+        }
+
+    one_tis = [
+        ti("tenant.extract", 0, 5),
+        ti("tenant.extract", 5, 10),
+        ti("tenant.publish", 10, 12),
+        ti("tenant.publish", 12, 14),
+    ]
+    two_tis = [
+        ti("tenant.extract", 0, 5),
+        ti("tenant.extract", 0, 5),
+        ti("tenant.publish", 5, 9),
+        ti("tenant.publish", 5, 9),
+    ]
+    assert tenant_scale.task_timing(one_tis, 14.0)["task_span_seconds"] == {"extract": 10.0, "publish": 4.0}
+    one = _point(tenants=100, executor="celery", workers=1)
+    two = _point(tenants=100, executor="celery", workers=2)
+    one["runs"] = {"source_x": {"timing": tenant_scale.task_timing(one_tis, 14.0)}}
+    two["runs"] = {"source_x": {"timing": tenant_scale.task_timing(two_tis, 9.0)}}
+    one["lock_wait"] = {
+        "source_x": {"publish": {"median": 0.1, "max": 0.2, "sum": 1.0, "held": 3.5, "tenants": 2}}
+    }
+    (line,) = tenant_scale.step_speedups(one, two)
+    assert line.endswith("extract 10.0 → 5.0 s (2.00x); publish 4.0 → 4.0 s (1.00x; lock held 3.5 s)"), line
+    assert tenant_scale.celery_step_lines([one, two])[0] == line
+    assert tenant_scale.celery_step_lines([one]) == [], (
+        "without the two-worker point there is nothing to compare"
+    )
