@@ -39,7 +39,8 @@ the stack.
   ``scheduler --skip-serve-logs``, ``dag-processor``, ``triggerer --skip-serve-logs`` and the Celery
   workers (``celery-worker-1``..N, ``--skip-serve-logs``), each in its own process group (own session)
   with its own log file ``<log_dir>/<name>.log`` (default ``$AIRFLOW_HOME/stack-logs``); waits until
-  ``/api/v2/monitor/health`` reports every started component healthy; then logs in with
+  ``/api/v2/monitor/health`` reports every started component healthy, asking the task execution API once
+  meanwhile (``warm_execution_api()``: Airflow builds it on its first request); then logs in with
   ``POST /auth/token`` using the SimpleAuthManager password generated into
   ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``; then creates the pools the source configs
   name (``ensure_pools()``: ``concurrency.api_pool``, with ``api_pool_slots``; salestalk.pools). That file and the component logs (the
@@ -109,6 +110,7 @@ from salestalk.names import AWS_SESSION_FACTORY
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTION_API_HEALTH = "/execution/health"  # needs no token; answered once the task execution API is built
 COMMANDS = {
     "api-server": ["api-server", "--host", LOOPBACK],
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -429,13 +431,24 @@ class AirflowStack(StartedInWith):
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/api/v2/monitor/health", auth=False)
 
+    def warm_execution_api(self) -> None:
+        """One request to the api-server's task execution API. Airflow builds that app's versioned routes
+        (Cadwyn) on its first request, about 2.5 to 3 s; otherwise the stack's first task waits for it."""
+        with contextlib.suppress(StackError):  # any HTTP answer means the routes are built
+            self.request("GET", EXECUTION_API_HEALTH, auth=False, timeout=120)
+
     def wait_healthy(self, deadline: float) -> dict[str, Any]:
+        """Wait until every started component reports healthy; warm the execution API meanwhile."""
         wanted = [HEALTH_KEYS[c] for c in self.components if c in HEALTH_KEYS]
         last: Any = None
+        warmed = "api-server" not in self.components
         while time.monotonic() < deadline:
             self._check_alive()
             try:
                 last = self.health()
+                if not warmed:  # the other components go on starting meanwhile
+                    self.warm_execution_api()
+                    warmed = True
             except (StackError, OSError) as error:
                 last = error
             else:
