@@ -220,6 +220,19 @@ def test_celery_postgres_redis_and_start_up_gated_on_health(compose) -> None:
     assert "bootstrap" in services["moto-bootstrap"]["command"]
 
 
+def test_compose_and_both_images_use_the_launchers_aws_session_factory(compose) -> None:
+    """The factory is named in five places; the compose services and both images must name the class the
+    launcher and the tests use (a wrong name fails every AWS hook at import)."""
+    from salestalk.names import AWS_SESSION_FACTORY
+
+    for name in AIRFLOW_SERVICES:
+        assert (
+            compose["services"][name]["environment"]["AIRFLOW__AWS__SESSION_FACTORY"] == AWS_SESSION_FACTORY
+        )
+    for path in (REPO_ROOT / "Dockerfile", REPO_ROOT / "docker" / "airflow.Dockerfile"):
+        assert f"AIRFLOW__AWS__SESSION_FACTORY={AWS_SESSION_FACTORY}" in path.read_text(), path
+
+
 def test_health_checks_follow_the_official_airflow_3_file(compose) -> None:
     services = compose["services"]
     api = services["airflow-apiserver"]["healthcheck"]["test"]
